@@ -1,0 +1,1 @@
+"""FastAPI routes only: request/response models, thin handlers, one error shape."""

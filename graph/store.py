@@ -1,0 +1,221 @@
+"""GraphStore: the graph operations the rest of BrokerKG needs, over either executor."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from brokerkg.errors import BrokerKGError
+from graph import queries as q
+from graph.base import GraphExecutor
+from ingest.refs import law_aliases
+from ingest.types import Document
+
+logger = logging.getLogger(__name__)
+
+_LABEL = {"regulation": q.LABEL_REGULATION, "clause": q.LABEL_WORDING, "case": q.LABEL_CASE}
+
+
+def article_key(law_key: str, article: str) -> str:
+    return f"{law_key}#{article}"
+
+
+def clause_key(doc_id: str, locator: str) -> str:
+    return f"{doc_id}#{locator}"
+
+
+class GraphStore:
+    def __init__(self, executor: GraphExecutor) -> None:
+        self.executor = executor
+
+    def ensure_schema(self) -> None:
+        for statement in self.executor.dialect.schema:
+            try:
+                self.executor.run(statement, write=True)
+            except BrokerKGError as exc:
+                if not self.executor.dialect.is_benign_schema_error(str(exc)):
+                    raise
+
+    def close(self) -> None:
+        self.executor.close()
+
+    # --- products -------------------------------------------------------------------------
+
+    def upsert_products(self, rows: list[dict[str, Any]]) -> None:
+        """rows: catalog rows (product_id, name, insurer, category, status, dates, replaced_by, aliases)."""
+        if not rows:
+            return
+        payload = [
+            {
+                "product_id": r["product_id"],
+                "insurer": r["insurer"],
+                "replaced_by": r.get("replaced_by"),
+                "props": {k: v for k, v in r.items() if k not in ("product_id", "documents")},
+            }
+            for r in rows
+        ]
+        self.executor.run(q.UPSERT_PRODUCTS, {"rows": payload}, write=True)
+        self.executor.run(q.SET_SUCCESSORS, {"rows": payload}, write=True)
+
+    def existing_products(self, ids: list[str]) -> set[str]:
+        return {r["product_id"] for r in self.executor.run(q.PRODUCT_IDS, {"ids": ids})}
+
+    def update_product(self, product_id: str, changes: dict[str, Any]) -> None:
+        props = dict(changes)
+        self.executor.run(q.UPDATE_PRODUCT, {"product_id": product_id, "props": props}, write=True)
+        if "replaced_by" in changes:
+            rows = [{"product_id": product_id, "replaced_by": changes["replaced_by"]}]
+            self.executor.run(q.SET_SUCCESSORS, {"rows": rows}, write=True)
+
+    def get_product(self, product_id: str) -> dict[str, Any] | None:
+        rows = self.executor.run(q.GET_PRODUCT, {"product_id": product_id})
+        if not rows:
+            return None
+        product = dict(rows[0]["product"])
+        product["documents"] = [
+            {"doc_id": r["doc_id"], "title": r["title"]}
+            for r in self.executor.run(q.PRODUCT_DOCUMENTS, {"product_id": product_id})
+        ]
+        return product
+
+    def list_products(self) -> list[dict[str, Any]]:
+        return self.executor.run(q.LIST_PRODUCTS)
+
+    def product_status(self, product_ids: list[str]) -> list[dict[str, Any]]:
+        if not product_ids:
+            return []
+        return self.executor.run(q.PRODUCT_STATUS, {"ids": product_ids})
+
+    # --- documents ------------------------------------------------------------------------
+
+    def get_document(self, doc_id: str) -> dict[str, Any] | None:
+        rows = self.executor.run(q.GET_DOCUMENT, {"doc_id": doc_id})
+        return rows[0] if rows else None
+
+    def write_document(self, doc: Document) -> None:
+        """Replace everything the graph holds for ``doc`` with its new version.
+
+        The document's content_hash is written last, so an interrupted write is seen as
+        "not ingested" and the next ingest redoes it.
+        """
+        run = self.executor.run
+        params = {"doc_id": doc.doc_id}
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run(q.UNLINK_ARTICLES, params, write=True)
+        run(q.DELETE_ARTICLE_CITATIONS, params, write=True)
+        run(q.DELETE_CLAUSES, params, write=True)
+        run(q.DELETE_DOCUMENT_EDGES, params, write=True)
+        run(q.UNLINK_PRODUCT_DOCUMENT, params, write=True)
+        props = {
+            "doc_type": doc.doc_type,
+            "title": doc.title,
+            "source": doc.source,
+            "audience": doc.audience,
+            "product_id": doc.product_id,
+            "version": doc.version,
+            "law_key": doc.law_key,
+            "aliases": law_aliases(doc.title) if doc.doc_type == "regulation" else None,
+            "ingested_at": now,
+            "status": "processing",
+        }
+        run(q.UPSERT_DOCUMENT, {"doc_id": doc.doc_id, "props": props}, write=True)
+        run(_LABEL[doc.doc_type], params, write=True)
+
+        by_locator: dict[str, list[str]] = {}
+        texts: dict[str, list[str]] = {}
+        headings: dict[str, str] = {}
+        for chunk in doc.chunks:
+            by_locator.setdefault(chunk.locator, []).append(chunk.chunk_id)
+            texts.setdefault(chunk.locator, []).append(chunk.text)
+            headings.setdefault(chunk.locator, chunk.heading)
+
+        def part(locator: str, key: str) -> dict[str, Any]:
+            return {
+                "key": key,
+                "props": {
+                    "doc_id": doc.doc_id,
+                    "locator": locator,
+                    "heading": headings[locator],
+                    "text": "\n".join(texts[locator]),
+                    "chunk_ids": by_locator[locator],
+                    "product_id": doc.product_id,
+                    "audience": doc.audience,
+                },
+            }
+
+        refs = doc.references
+        if doc.doc_type == "regulation" and doc.law_key:
+            parts = [part(loc, article_key(doc.law_key, loc)) for loc in by_locator if loc.startswith("第")]
+            for p in parts:
+                p["props"]["law_key"] = doc.law_key
+            run(q.UPSERT_ARTICLES, {"doc_id": doc.doc_id, "parts": parts}, write=True)
+            article_refs = [
+                _ref_row(r.law_key, r.article, article_key(doc.law_key, r.from_locator))
+                for r in refs
+                if r.from_locator.startswith("第") and (r.law_key, r.article) != (doc.law_key, r.from_locator)
+            ]
+            if article_refs:
+                run(q.CITE_FROM_ARTICLES, {"refs": article_refs}, write=True)
+        elif doc.doc_type == "clause":
+            parts = [part(loc, clause_key(doc.doc_id, loc)) for loc in by_locator]
+            run(q.UPSERT_CLAUSES, {"doc_id": doc.doc_id, "parts": parts}, write=True)
+            if refs:
+                rows = [_ref_row(r.law_key, r.article, clause_key(doc.doc_id, r.from_locator)) for r in refs]
+                run(q.CITE_FROM_CLAUSES, {"refs": rows}, write=True)
+            if doc.product_id:
+                run(q.LINK_PRODUCT_DOCUMENT, {"doc_id": doc.doc_id, "product_id": doc.product_id}, write=True)
+        else:
+            if refs:
+                rows = [_ref_row(r.law_key, r.article, doc.doc_id) for r in refs]
+                run(q.CITE_FROM_DOCUMENT, {"doc_id": doc.doc_id, "refs": rows}, write=True)
+            if doc.mentioned_products:
+                run(q.CONCERNS_PRODUCTS, {"doc_id": doc.doc_id, "product_ids": doc.mentioned_products}, write=True)
+        run(
+            q.MARK_DOCUMENT_DONE,
+            {"doc_id": doc.doc_id, "content_hash": doc.content_hash, "chunk_ids": [c.chunk_id for c in doc.chunks]},
+            write=True,
+        )
+
+    def delete_document(self, doc_id: str) -> None:
+        params = {"doc_id": doc_id}
+        for statement in (q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT):
+            self.executor.run(statement, params, write=True)
+
+    # --- retrieval ------------------------------------------------------------------------
+
+    def regulation_names(self) -> list[dict[str, Any]]:
+        return self.executor.run(q.REGULATION_NAMES)
+
+    def article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
+        if not keys:
+            return {}
+        return {r["key"]: r["chunk_ids"] for r in self.executor.run(q.ARTICLE_CHUNKS, {"keys": keys})}
+
+    def cited_articles(self, clause_keys: list[str], doc_ids: list[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        if clause_keys:
+            rows += self.executor.run(q.CITED_BY_CLAUSES, {"keys": clause_keys})
+        if doc_ids:
+            rows += self.executor.run(q.CITED_BY_DOCUMENTS, {"doc_ids": doc_ids})
+        return rows
+
+    def case_products(self, doc_ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if doc_ids:
+            for r in self.executor.run(q.CASE_PRODUCTS, {"doc_ids": doc_ids}):
+                out.setdefault(r["doc_id"], []).append(r["product_id"])
+        return out
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.executor.run(q.COUNT_NODES):
+            for label in r["labels"]:
+                out[label] = out.get(label, 0) + r["n"]
+        for r in self.executor.run(q.COUNT_RELATIONSHIPS):
+            out[r["type"]] = out.get(r["type"], 0) + r["n"]
+        return out
+
+
+def _ref_row(law_key: str, article: str, source_key: str) -> dict[str, str]:
+    return {"law_key": law_key, "article": article, "article_key": article_key(law_key, article), "source_key": source_key}

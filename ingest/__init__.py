@@ -1,0 +1,1 @@
+"""Files → typed documents, sections and chunks with stable ids."""

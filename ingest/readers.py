@@ -1,0 +1,232 @@
+"""Read a file into paragraph-level blocks: text formats through unstructured, PDF through pdfminer.
+
+Everything here runs offline: unstructured's English spaCy model is replaced by the
+``en_core_web_sm`` stand-in in ``vendor/`` and its telemetry is switched off before import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+from brokerkg.errors import DocumentError, UnsupportedFileError
+from ingest.types import SUPPORTED_SUFFIXES, Block
+
+logger = logging.getLogger(__name__)
+
+# unstructured phones home (scarf analytics) and prints a banner unless told not to.
+os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+_PAGE_NUMBER = re.compile(
+    r"^\s*(?:第\s*\d+\s*页(?:\s*[/，,]?\s*共\s*\d+\s*页)?|-\s*\d+\s*-|\d+\s*/\s*\d+|page\s*\d+(?:\s*of\s*\d+)?|\d{1,3})\s*$",
+    re.IGNORECASE,
+)
+_SENTENCE_END = tuple("。；：！？!?;:」』）)】")
+_STRUCTURE_START = re.compile(
+    r"^\s*(?:第[零〇一二三四五六七八九十百千\d]+[编章节条部分]|\d+(?:\.\d+)+|\d+[\s　、]|[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+、|[•·\-–—]\s)"
+)
+
+
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """Decode bytes of a text file: UTF-8 (with or without BOM), else GB18030 (a superset of GBK)."""
+    if not data.strip():
+        raise DocumentError(f"{name}: file is empty")
+    if b"\x00" in data[:4096]:
+        raise DocumentError(f"{name}: looks like a binary file, not text (contains NUL bytes)")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text, "utf-8" if encoding == "utf-8-sig" else "gb18030"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise DocumentError(f"{name}: cannot detect the text encoding (tried UTF-8, GBK/GB18030)")
+    return str(best), best.encoding
+
+
+def read_blocks(path: Path) -> tuple[list[Block], str | None]:
+    """Return the file's blocks in reading order and the detected text encoding (text formats only)."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFileError(
+            f"{path}: unsupported file type '{suffix or '(none)'}'; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read file ({exc.strerror})") from exc
+    if not data:
+        raise DocumentError(f"{path}: file is empty")
+    try:
+        if suffix == ".pdf":
+            return _read_pdf(path, data), None
+        if suffix == ".docx":
+            return _read_docx(path, data), None
+        text, encoding = decode_text(data, str(path))
+        if suffix in (".html", ".htm"):
+            return _read_html(text), encoding
+        if suffix in (".md", ".markdown"):
+            return _read_markdown(text), encoding
+        return _read_plain(text), encoding
+    except DocumentError:
+        raise
+    except Exception as exc:  # parser internals: translate, name the file
+        raise DocumentError(f"{path}: cannot parse {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from exc
+
+
+def _from_elements(elements: list[object]) -> list[Block]:
+    blocks: list[Block] = []
+    for el in elements:
+        text = _clean(getattr(el, "text", "") or "")
+        if not text:
+            continue
+        category = getattr(el, "category", "")
+        depth = getattr(getattr(el, "metadata", None), "category_depth", None)
+        if category == "Title":
+            blocks.append(Block(text, "heading", depth if depth is not None else 1))
+        elif category == "ListItem":
+            blocks.append(Block(text, "list"))
+        elif category == "Table":
+            blocks.append(Block(text, "table"))
+        else:
+            blocks.append(Block(text, "text"))
+    return blocks
+
+
+def _read_markdown(text: str) -> list[Block]:
+    from unstructured.partition.md import partition_md
+
+    return _from_elements(partition_md(text=text))
+
+
+def _read_html(text: str) -> list[Block]:
+    from unstructured.partition.html import partition_html
+
+    return _from_elements(partition_html(text=text))
+
+
+def _read_plain(text: str) -> list[Block]:
+    # unstructured's partition_text guesses titles with English heuristics; for Chinese the
+    # paragraph split is what matters, so every element is kept as text and structure is
+    # recognised later from the numbering (第X条, 2.1, 基本案情).
+    from unstructured.partition.text import partition_text
+
+    blocks = _from_elements(partition_text(text=text))
+    return [Block(b.text, "text") for b in blocks]
+
+
+def _read_docx(path: Path, data: bytes) -> list[Block]:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise DocumentError(f"{path}: not a valid DOCX file (not a ZIP container)")
+    from unstructured.partition.docx import partition_docx
+
+    return _from_elements(partition_docx(filename=str(path)))
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\u3000", " ").replace("\xa0", " ")
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _read_pdf(path: Path, data: bytes) -> list[Block]:
+    """Extract text lines per page, drop running headers/footers and page numbers, join hard wraps."""
+    from io import BytesIO
+
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LAParams, LTChar, LTTextContainer, LTTextLine
+    from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfparser import PDFSyntaxError
+
+    if not data.lstrip().startswith(b"%PDF"):
+        raise DocumentError(f"{path}: not a PDF file (no %PDF header)")
+    pages: list[list[tuple[str, float]]] = []  # per page: (line text, font size), top to bottom
+    try:
+        for page in extract_pages(BytesIO(data), laparams=LAParams(line_margin=0.3)):
+            lines: list[tuple[float, str, float]] = []
+            for element in page:
+                if isinstance(element, LTTextContainer):
+                    for line in element:
+                        if isinstance(line, LTTextLine):
+                            text = _clean(line.get_text())
+                            if text:
+                                sizes = sorted(c.size for c in line if isinstance(c, LTChar))
+                                lines.append((-line.y1, text, sizes[len(sizes) // 2] if sizes else 0.0))
+            lines.sort(key=lambda item: item[0])
+            pages.append([(text, size) for _, text, size in lines])
+    except (PDFEncryptionError, PDFPasswordIncorrect) as exc:
+        raise DocumentError(f"{path}: PDF is encrypted; provide an unencrypted copy") from exc
+    except PDFSyntaxError as exc:
+        raise DocumentError(f"{path}: PDF is corrupt or truncated ({exc})") from exc
+    if not any(pages):
+        raise DocumentError(f"{path}: PDF has no extractable text (scanned image? OCR is not supported)")
+    return _join_pdf_lines(_drop_running_lines(pages))
+
+
+def _drop_running_lines(pages: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """Remove page numbers, and headers/footers: edge lines repeated on most pages or set in small type."""
+    all_sizes = sorted(size for lines in pages for _, size in lines if size)
+    body = all_sizes[len(all_sizes) // 2] if all_sizes else 0.0
+    edge_counts: Counter[str] = Counter()
+    for lines in pages:
+        for text in {t for t, _ in lines[:2] + lines[-2:]}:
+            edge_counts[re.sub(r"\d+", "#", text)] += 1
+    threshold = max(2, (len(pages) + 1) // 2)
+    kept: list[tuple[str, float]] = []
+    for lines in pages:
+        for i, (text, size) in enumerate(lines):
+            at_edge = i < 2 or i >= len(lines) - 2
+            if _PAGE_NUMBER.match(text):
+                continue
+            if at_edge and len(pages) > 1 and edge_counts[re.sub(r"\d+", "#", text)] >= threshold:
+                continue
+            if at_edge and body and size and size < 0.85 * body:
+                continue
+            kept.append((text, size))
+    return kept
+
+
+def _join_pdf_lines(lines: list[tuple[str, float]]) -> list[Block]:
+    """Join lines that a PDF wrapped mid-sentence.
+
+    A line ends its paragraph when it ends with 。；： etc., or is clearly shorter than a full
+    line (a heading, the last line of a paragraph); a line starting with numbering (第X条,
+    2.1, （一）) always starts a new one. The document title is the largest type at the start.
+    """
+    lengths = sorted(len(t) for t, _ in lines)
+    full = lengths[int(len(lengths) * 0.8)] if lengths else 0
+    sizes = sorted(size for _, size in lines if size)
+    body = sizes[len(sizes) // 2] if sizes else 0.0
+    paragraphs: list[tuple[str, float]] = []
+    prev_complete = True
+    for text, size in lines:
+        if paragraphs and not prev_complete and not _STRUCTURE_START.match(text) and size <= paragraphs[-1][1] + 0.5:
+            prev, prev_size = paragraphs[-1]
+            sep = " " if prev[-1:].isascii() and text[:1].isascii() and prev[-1:].isalnum() else ""
+            paragraphs[-1] = (prev + sep + text, prev_size)
+        else:
+            paragraphs.append((text, size))
+        prev_complete = text.endswith(_SENTENCE_END) or len(text) < 0.75 * full or (body > 0 and size > body * 1.15)
+    blocks: list[Block] = []
+    head = paragraphs[:5]
+    title_size = max((size for _, size in head), default=0.0)
+    title_done = False
+    for text, size in paragraphs:
+        if not title_done and body and size >= title_size and size > body * 1.15 and len(text) <= 80:
+            blocks.append(Block(text, "heading", 0))
+            title_done = True
+        else:
+            blocks.append(Block(text, "text"))
+    if not title_done and blocks and len(blocks[0].text) <= 60:
+        blocks[0] = Block(blocks[0].text, "heading", 0)
+    return blocks

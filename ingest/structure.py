@@ -1,0 +1,190 @@
+"""Chinese document structure: blocks → title, document type and located sections.
+
+- regulations: 编/章/节 headings and 第X条 articles (the article number is the locator);
+- product clauses: numbered sections (2.1, 4.1.2) or 第X条, under part headings;
+- claim cases: their named sections (基本案情, 争议焦点, 处理结果 …).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingest.types import Block, DocType, Section
+
+_CN = "零〇一二三四五六七八九十百千"
+ARTICLE = re.compile(rf"^(第[{_CN}\d]+条(?:之[一二三四五六七八九十]+)?)(?:[\s:：]+|(?=[^\s、，的款项]))(.*)$", re.S)
+DIVISION = re.compile(rf"^(第[{_CN}\d]+)(编|章|节)(?:[\s:：]+(.*)|$)")
+CLAUSE_SECTION = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){1,3})(?:[\s:：]+|(?=[\u4e00-\u9fff（(【]))(?![倍%‰万元岁日年个周月天份])(.*)$", re.S)
+CLAUSE_PART = re.compile(rf"^(?:第[{_CN}\d]+部分|第[{_CN}\d]+章|[{_CN}]+、|\d{{1,2}}[\s、.．]+)\s*[\u4e00-\u9fff（）()A-Za-z0-9]{{2,24}}$")
+CASE_SECTIONS = (
+    "基本案情", "案情简介", "案情介绍", "案情", "案例背景", "争议焦点", "法院认为", "裁判理由", "裁判要旨", "处理结果",
+    "裁判结果", "判决结果", "理赔结果", "调解结果", "处理依据", "法律依据", "案例评析", "案例点评", "律师点评",
+    "专家点评", "风险提示", "经验启示", "启示", "典型意义", "理赔经过",
+)
+_CASE_HEADING = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|\d+[、.．]\s*|【)?\s*(" + "|".join(CASE_SECTIONS) + r")\s*(?:】)?\s*[:：]?\s*(.*)$",
+    re.S,
+)
+_TITLE_MAX = 80
+
+
+def find_title(blocks: list[Block], fallback: str) -> str:
+    """The document's own title: its first top-level heading, else its first short line."""
+    for block in blocks[:5]:
+        if block.kind == "heading" and (block.level or 0) <= 1 and len(block.text) <= _TITLE_MAX:
+            return block.text
+    for block in blocks[:3]:
+        if len(block.text) <= _TITLE_MAX and not ARTICLE.match(block.text):
+            return block.text
+    return fallback
+
+
+def guess_doc_type(title: str, blocks: list[Block]) -> DocType:
+    """--type auto: cases by their section names, clauses by their wording, else regulations."""
+    texts = [b.text for b in blocks]
+    articles = sum(1 for t in texts if ARTICLE.match(t))
+    regulation_title = re.search(r"(法|条例|规定|解释|办法|细则|通知|决定|规则|意见|指引)(（[一二三四五六七八九十]+）)?$", title)
+    if "条款" in title:
+        return "clause"
+    if regulation_title and articles >= 2:
+        return "regulation"
+    case_hits = sum(1 for t in texts if _CASE_HEADING.match(t) and len(t) <= 40 or t.startswith(("【基本案情", "【争议焦点")))
+    if case_hits >= 2 or re.search(r"(案例|案$|纠纷|判决书|理赔案)", title):
+        return "case"
+    joined = "\n".join(texts[:400])
+    if "保险责任" in joined and ("责任免除" in joined or "除外责任" in joined):
+        return "clause"
+    if articles >= 2 or regulation_title:
+        return "regulation"
+    sections = sum(1 for t in texts if CLAUSE_SECTION.match(t))
+    return "clause" if sections >= 2 else "regulation"
+
+
+def split_sections(doc_type: DocType, title: str, blocks: list[Block]) -> list[Section]:
+    body = _drop_title(title, blocks)
+    if doc_type == "regulation":
+        sections = _regulation_sections(body)
+    elif doc_type == "clause":
+        sections = _clause_sections(body)
+    else:
+        sections = _case_sections(body)
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        sections = _heading_sections(body)
+    return sections
+
+
+def _drop_title(title: str, blocks: list[Block]) -> list[Block]:
+    for i, block in enumerate(blocks[:5]):
+        if block.text == title:
+            return blocks[:i] + blocks[i + 1 :]
+    return blocks
+
+
+def _paragraphs(block: Block) -> list[str]:
+    return [p.strip() for p in block.text.split("\n") if p.strip()]
+
+
+class _Path:
+    """Heading path kept by level (编 0, 章 1, 节 2 / markdown depth)."""
+
+    def __init__(self) -> None:
+        self.levels: dict[int, str] = {}
+
+    def set(self, level: int, text: str) -> None:
+        self.levels = {k: v for k, v in self.levels.items() if k < level}
+        self.levels[level] = text
+
+    def get(self) -> list[str]:
+        return [self.levels[k] for k in sorted(self.levels)]
+
+
+def _regulation_sections(blocks: list[Block]) -> list[Section]:
+    path = _Path()
+    sections: list[Section] = []
+    current: Section | None = None
+    preamble = Section("题注", [], [])
+    for block in blocks:
+        for para in _paragraphs(block):
+            division = DIVISION.match(para)
+            if division and len(para) <= 40:
+                level = {"编": 0, "章": 1, "节": 2}[division.group(2)]
+                path.set(level, para)
+                current = None
+                continue
+            article = ARTICLE.match(para)
+            if article:
+                current = Section(article.group(1), path.get(), [para])
+                sections.append(current)
+            elif current is not None:
+                current.paragraphs.append(para)
+            elif block.kind == "heading":
+                path.set(3 if sections else (block.level or 1) + 3, para)
+            else:
+                preamble.paragraphs.append(para)
+    return ([preamble] if preamble.paragraphs else []) + sections
+
+
+def _clause_sections(blocks: list[Block]) -> list[Section]:
+    path = _Path()
+    sections: list[Section] = []
+    current: Section | None = None
+    intro = Section("引言", [], [])
+    for block in blocks:
+        for para in _paragraphs(block):
+            numbered = CLAUSE_SECTION.match(para) or ARTICLE.match(para)
+            if numbered:
+                current = Section(numbered.group(1), path.get(), [para])
+                sections.append(current)
+                continue
+            is_part = (block.kind == "heading" and len(para) <= 40) or (
+                CLAUSE_PART.match(para) and not para.endswith(("。", "；"))
+            )
+            if is_part:
+                path.set(min(block.level or 1, 3) if block.kind == "heading" else 1, para)
+                current = None
+            elif current is not None:
+                current.paragraphs.append(para)
+            else:
+                (sections[-1] if sections and not path.get() else intro).paragraphs.append(para)
+                if intro.paragraphs and not intro.heading_path:
+                    intro.heading_path = path.get()
+    return ([intro] if intro.paragraphs else []) + sections
+
+
+def _case_sections(blocks: list[Block]) -> list[Section]:
+    sections: list[Section] = []
+    current: Section | None = None
+    intro = Section("案例概要", [], [])
+    for block in blocks:
+        for para in _paragraphs(block):
+            heading = _CASE_HEADING.match(para)
+            if heading and (len(para) <= 40 or para.startswith("【") or block.kind == "heading"):
+                current = Section(heading.group(1), [], [])
+                sections.append(current)
+                rest = heading.group(2).strip()
+                if rest:
+                    current.paragraphs.append(rest)
+            elif block.kind == "heading" and len(para) <= 40:
+                current = Section(para, [], [])
+                sections.append(current)
+            elif current is not None:
+                current.paragraphs.append(para)
+            else:
+                intro.paragraphs.append(para)
+    return ([intro] if intro.paragraphs else []) + sections
+
+
+def _heading_sections(blocks: list[Block]) -> list[Section]:
+    """Fallback for documents without recognised numbering: one section per heading (or 全文)."""
+    sections: list[Section] = []
+    current = Section("全文", [], [])
+    for block in blocks:
+        if block.kind == "heading" and len(block.text) <= 40:
+            current = Section(block.text, [], [])
+            sections.append(current)
+        else:
+            if not sections:
+                sections.append(current)
+            current.paragraphs.extend(_paragraphs(block))
+    return [s for s in sections if s.paragraphs]

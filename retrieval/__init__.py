@@ -1,0 +1,1 @@
+"""Query → evidence → answer: hybrid search, graph expansion, extractive answers, product flags."""

@@ -1,0 +1,1 @@
+"""Dense embedders behind one contract (see base.py)."""

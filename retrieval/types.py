@@ -1,0 +1,97 @@
+"""Values retrieval passes around and returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Evidence:
+    """One retrieved chunk with the scores that ranked it."""
+
+    chunk_id: str
+    payload: dict[str, Any]
+    score: float = 0.0
+    fused: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def doc_id(self) -> str:
+        return str(self.payload["doc_id"])
+
+    @property
+    def doc_type(self) -> str:
+        return str(self.payload["doc_type"])
+
+    @property
+    def locator(self) -> str:
+        return str(self.payload.get("locator") or "")
+
+    @property
+    def text(self) -> str:
+        return str(self.payload.get("text") or "")
+
+    @property
+    def product_id(self) -> str | None:
+        value = self.payload.get("product_id")
+        return str(value) if value else None
+
+    def hit(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "doc_type": self.doc_type,
+            "title": self.payload.get("title", ""),
+            "locator": self.locator,
+            "text": self.text,
+            "product_id": self.product_id,
+            "score": round(1.0 - math.exp(-max(0.0, self.score)), 4),
+        }
+
+
+@dataclass
+class Citation:
+    n: int
+    evidence: Evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, **self.evidence.hit()}
+
+
+@dataclass
+class Flag:
+    product_id: str
+    name: str
+    status: str
+    discontinued_date: str | None
+    replaced_by: dict[str, str] | None
+    message: str
+    kind: str = "discontinued_product"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "product_id": self.product_id,
+            "name": self.name,
+            "status": self.status,
+            "discontinued_date": self.discontinued_date,
+            "replaced_by": self.replaced_by,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Answer:
+    answer: str
+    citations: list[Citation]
+    flags: list[Flag]
+    took_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+            "flags": [f.to_dict() for f in self.flags],
+            "took_ms": round(self.took_ms, 1),
+        }

@@ -1,0 +1,1 @@
+"""Vector indexes behind one contract (see base.py)."""

@@ -1,0 +1,63 @@
+"""Vector index contract: chunks with a dense and a sparse (BM25) vector, hybrid search fused with RRF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class IndexPoint:
+    id: str
+    dense: list[float]
+    sparse: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    doc_types: tuple[str, ...] = ()
+    product_ids: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoredId:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+class VectorIndex(Protocol):
+    def upsert(self, points: list[IndexPoint]) -> None:
+        ...
+
+    def delete(self, ids: list[str]) -> None:
+        ...
+
+    def hybrid(
+        self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
+    ) -> list[ScoredId]:
+        ...
+
+    def retrieve(self, ids: list[str]) -> list[ScoredId]:
+        ...
+
+    def count(self) -> int:
+        ...
+
+    def all_ids(self) -> list[str]:
+        ...
+
+    def close(self) -> None:
+        ...

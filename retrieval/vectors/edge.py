@@ -1,0 +1,121 @@
+"""Qdrant Edge: the embedded Qdrant engine, one shard under ``<data_dir>/vectors``.
+
+A shard is opened by one process at a time (its WAL is locked); BrokerKG's data-dir lock
+makes that explicit before we get here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from brokerkg.errors import DependencyError
+from retrieval.vectors.base import DENSE, SPARSE, IndexPoint, ScoredId, SearchFilter, SparseVec
+
+logger = logging.getLogger(__name__)
+
+_KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience")
+
+
+class EdgeIndex:
+    def __init__(self, path: Path, dim: int) -> None:
+        import qdrant_edge as qe
+
+        self._qe = qe
+        self._lock = threading.Lock()  # writes and flushes are serialised; queries run concurrently
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        try:
+            if (path / "edge_config.json").exists() or any(path.glob("segments*")):
+                self._shard = qe.EdgeShard.load(str(path))
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                self._shard = qe.EdgeShard.create(str(path), config)
+                for field in _KEYWORD_FIELDS:
+                    self._shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+        except Exception as exc:
+            raise DependencyError(f"cannot open the vector index at {path}: {exc}") from exc
+
+    def upsert(self, points: list[IndexPoint]) -> None:
+        qe = self._qe
+        rows = [
+            qe.Point(
+                p.id,
+                {DENSE: p.dense, SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
+                p.payload,
+            )
+            for p in points
+        ]
+        with self._lock:
+            for start in range(0, len(rows), 256):
+                self._shard.update(qe.UpdateOperation.upsert_points(rows[start : start + 256]))
+            self._shard.flush()
+
+    def delete(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._shard.update(self._qe.UpdateOperation.delete_points(list(ids)))
+            self._shard.flush()
+
+    def _filter(self, flt: SearchFilter) -> Any:
+        qe = self._qe
+        must = []
+        for key, values in (
+            ("doc_type", flt.doc_types),
+            ("product_id", flt.product_ids),
+            ("doc_id", flt.doc_ids),
+            ("audience", flt.audiences),
+        ):
+            if values:
+                must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
+        return qe.Filter(must=must) if must else None
+
+    def hybrid(
+        self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
+    ) -> list[ScoredId]:
+        qe = self._qe
+        condition = self._filter(flt)
+        prefetches = []
+        if dense is not None:
+            prefetches.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(dense, using=DENSE), filter=condition))
+        if sparse is not None and sparse.indices:
+            vector = qe.SparseVector(sparse.indices, sparse.values)
+            prefetches.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(vector, using=SPARSE), filter=condition))
+        if not prefetches:
+            return []
+        request = qe.QueryRequest(
+            limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=60), filter=condition, with_payload=True
+        )
+        return [ScoredId(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard.query(request)]
+
+    def retrieve(self, ids: list[str]) -> list[ScoredId]:
+        if not ids:
+            return []
+        records = self._shard.retrieve(list(ids), True, False)
+        return [ScoredId(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+
+    def count(self) -> int:
+        return int(self._shard.count(self._qe.CountRequest(exact=True)))
+
+    def all_ids(self) -> list[str]:
+        ids: list[str] = []
+        offset = None
+        while True:
+            records, offset = self._shard.scroll(self._qe.ScrollRequest(offset=offset, limit=1000, with_payload=False))
+            ids.extend(str(r.id) for r in records)
+            if offset is None:
+                break
+        return ids
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._shard.flush()
+                self._shard.close()
+            except Exception:  # already closed
+                logger.debug("vector index close failed", exc_info=True)
