@@ -30,6 +30,9 @@ from retrieval.vectors.base import IndexPoint, VectorIndex
 
 logger = logging.getLogger(__name__)
 
+# Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
+PIPELINE_VERSION = "3"
+
 
 @dataclass
 class IngestReport:
@@ -153,7 +156,7 @@ class Ingestor:
     @staticmethod
     def content_hash(data: bytes, doc_type: str, audience: str, product_id: str | None) -> str:
         """Identity of one version: the bytes and how they were asked to be ingested."""
-        return hashlib.sha256(data + f"|{doc_type}|{audience}|{product_id}".encode()).hexdigest()
+        return hashlib.sha256(data + f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}".encode()).hexdigest()
 
     def parse(self, path: Path, doc_type: str, audience: str, product_id: str | None) -> Document:
         """Read and structure one file (no store is touched)."""

@@ -24,9 +24,11 @@ _QUOTED = re.compile(rf"《([^《》]{{2,80}}?)》\s*((?:{ARTICLE_NO}(?:第[{_CN
 # A run of article numbers: 第十六条、第二十三条第二款 …
 _ARTICLE_RUN = re.compile(rf"(?:{ARTICLE_NO}(?:第[{_CN_NUM}\d]+款)?(?:[、，,和及与]\s*(?=第))?)+")
 _NAME_TAIL = re.compile(r"[\u4e00-\u9fff（）()]+$")
-_LAW_END = re.compile(rf"(?:法|条例|规定|办法|(?:司法)?解释\s*(?:[（(][{_CN_NUM}]+[）)]|[{_CN_NUM}]{{1,2}}))$")
+_LAW_END = re.compile(rf"(?:法|法典|条例|规定|办法|(?:司法)?解释\s*(?:[（(][{_CN_NUM}]+[）)]|[{_CN_NUM}]{{1,2}}))$")
 # Words that end the text before a law's name in running prose (…被告违反保险法第十六条).
-_BOUNDARY = re.compile(r".*(?:依据|根据|按照|依照|违反|适用|参照|援引|认为|符合|属于|不符|即|的|被告|原告|法院|公司|规定|以及|和|与|及|或)")
+_BOUNDARY = re.compile(
+    r".*(?:依据|根据|按照|依照|违反|适用|参照|援引|认为|符合|属于|不符|履行|尽到|同时|即|的|了|在|向|对|由|按|经|将|是|亦|被告|原告|法院|公司|规定|以及|和|与|及|或)"
+)
 _ARTICLE_IN_LIST = re.compile(ARTICLE_NO)
 
 

@@ -85,9 +85,10 @@ class Retriever:
         sparse = self.analyzer.query_vector(query)
         pool: dict[str, Evidence] = {}
 
-        def add(results: list[ScoredId], reason: str, boost: float = 0.0) -> None:
-            for rank, r in enumerate(results):
-                fused = min(1.0, r.score / _RRF_MAX) if r.score else 0.0
+        def add(results: list[ScoredId], reason: str, boost: float = 0.0, weight: float = 1.0) -> None:
+            # A narrowed search ranks within a small set, so its fused scores count for less.
+            for r in results:
+                fused = weight * min(1.0, r.score / _RRF_MAX) if r.score else 0.0
                 ev = pool.get(r.id)
                 if ev is None:
                     pool[r.id] = ev = Evidence(chunk_id=r.id, payload=r.payload, fused=fused)
@@ -99,10 +100,10 @@ class Retriever:
         add(self.index.hybrid(dense, sparse, flt, self.config.candidates, self.config.prefetch), "hybrid")
         if linked.product_ids:
             narrowed = SearchFilter(flt.doc_types, tuple(linked.product_ids), flt.doc_ids, flt.audiences)
-            add(self.index.hybrid(dense, sparse, narrowed, 15, self.config.prefetch), "product", 0.25)
+            add(self.index.hybrid(dense, sparse, narrowed, 15, self.config.prefetch), "product", 0.25, 0.8)
         if linked.law_doc_ids:
             narrowed = SearchFilter(flt.doc_types, (), tuple(linked.law_doc_ids), flt.audiences)
-            add(self.index.hybrid(dense, sparse, narrowed, 10, self.config.prefetch), "law", 0.1)
+            add(self.index.hybrid(dense, sparse, narrowed, 10, self.config.prefetch), "law", 0.1, 0.8)
         if linked.article_keys:
             chunk_ids = [cid for ids in self.graph.article_chunks(linked.article_keys).values() for cid in ids]
             records = [r for r in self.index.retrieve(chunk_ids) if _allowed(r.payload, flt)]
@@ -129,30 +130,38 @@ class Retriever:
                     score -= 0.1  # a sibling product's look-alike clause
             if intents and ev.doc_type == intents[0]:
                 score += 0.1
+            elif not intents and not products and ev.doc_type == "regulation":
+                score += 0.05  # a generic question: the law outranks one insurer's wording of it
             ev.score += score
         pool.sort(key=lambda e: -e.score)
         return pool
 
     def _expand(self, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
-        """Add the regulation articles that the top clauses and cases cite, just below their citer."""
+        """Graph proximity: an article that a top clause or case cites ranks just below its citer."""
         top = ranked[:3]
         clause_keys = [clause_key(ev.doc_id, ev.locator) for ev in top if ev.doc_type == "clause"]
         case_ids = [ev.doc_id for ev in top if ev.doc_type == "case"]
         if not (clause_keys or case_ids) or (flt.doc_types and "regulation" not in flt.doc_types):
             return ranked
-        present = {ev.chunk_id for ev in ranked}
         source_score = {clause_key(ev.doc_id, ev.locator): ev.score for ev in top if ev.doc_type == "clause"}
         source_score.update({ev.doc_id: ev.score for ev in top if ev.doc_type == "case"})
         wanted: dict[str, float] = {}
         for row in self.graph.cited_articles(clause_keys, case_ids):
             for cid in row["chunk_ids"][:1]:
-                if cid not in present:
-                    wanted[cid] = max(wanted.get(cid, 0.0), source_score.get(row["source"], 0.0) * 0.6)
+                wanted[cid] = max(wanted.get(cid, 0.0), source_score.get(row["source"], 0.0) - 0.01)
         if not wanted:
             return ranked
-        for record in self.index.retrieve(list(wanted)):
+        by_id = {ev.chunk_id: ev for ev in ranked}
+        missing = [cid for cid in wanted if cid not in by_id]
+        for record in self.index.retrieve(missing):
             if _allowed(record.payload, flt):
-                ranked.append(Evidence(record.id, record.payload, wanted[record.id], 0.0, ["cited"]))
+                by_id[record.id] = Evidence(record.id, record.payload, 0.0, 0.0)
+                ranked.append(by_id[record.id])
+        for cid, score in wanted.items():
+            ev = by_id.get(cid)
+            if ev is not None and score > ev.score:
+                ev.score = score
+                ev.reasons.append("cited")
         ranked.sort(key=lambda e: -e.score)
         return ranked
 
