@@ -21,6 +21,7 @@ COLUMNS = (
 )
 REQUIRED = ("product_id", "name", "insurer", "status")
 STATUSES = ("on_sale", "discontinued", "suspended")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PRODUCT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -60,8 +61,11 @@ class CatalogParse:
 
 def parse_iso_date(value: str) -> str:
     """'2023-06-30' → same; raises ValueError with a readable message otherwise."""
+    text = value.strip()
     try:
-        return date.fromisoformat(value.strip()).isoformat()
+        if not _ISO_DATE.match(text):
+            raise ValueError
+        return date.fromisoformat(text).isoformat()
     except ValueError:
         raise ValueError(f"'{value}' is not an ISO date (YYYY-MM-DD)") from None
 

