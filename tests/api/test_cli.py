@@ -1,0 +1,117 @@
+"""The installed ``brokerkg`` command, as a user runs it, on fresh data dirs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import DEMO, run_cli
+
+
+@pytest.fixture()
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(DEMO / "clauses/ak-ci-2021.md", folder)
+    shutil.copy(DEMO / "clauses/hn-acc-2022.html", folder)
+    shutil.copy(DEMO / "clauses/rh-ci-2023.docx", folder)
+    shutil.copy(DEMO / "cases/case-04-grace-period-shouhu.txt", folder)  # GBK
+    (folder / "manifest.json").write_text("{}")
+    return folder
+
+
+def test_ingest_runs_offline_and_is_idempotent(tmp_path: Path, docs: Path) -> None:
+    data = tmp_path / "data"
+    first = run_cli(["ingest", str(docs)], data, offline=True)
+    assert first.returncode == 0, first.stderr
+    assert "ingested 4, unchanged 0, skipped 1, failed 0" in first.stdout
+    assert "manifest.json" in first.stderr  # skipped with a notice
+    again = run_cli(["ingest", str(docs)], data, offline=True)
+    assert again.returncode == 0 and "ingested 0, unchanged 4" in again.stdout
+    answer = json.loads(run_cli(["ask", "宽限期内身故保险公司赔吗", "--json"], data, offline=True).stdout)
+    assert answer["citations"][0]["title"] == "陈某诉鼎信人寿定期寿险合同纠纷案（宽限期内身故）"
+    assert "13605718899" not in json.dumps(answer, ensure_ascii=False)  # masked at ingest
+
+
+def test_a_failing_file_is_named_and_the_others_are_ingested(tmp_path: Path, docs: Path) -> None:
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n% truncated")
+    (docs / "empty.md").write_bytes(b"")
+    result = run_cli(["ingest", str(docs)], tmp_path / "data")
+    assert result.returncode == 1
+    assert "broken.pdf" in result.stderr and "empty.md" in result.stderr
+    assert "ingested 4, unchanged 0, skipped 1, failed 2" in result.stdout
+    missing = run_cli(["ingest", str(tmp_path / "nope.md")], tmp_path / "data")
+    assert missing.returncode == 1 and "nope.md" in missing.stderr
+
+
+def test_changed_file_replaces_its_old_version(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    law = tmp_path / "rule.md"
+    law.write_text("# 示例保险规定\n\n第一条 犹豫期为十日。\n\n第二条 宽限期为三十日。\n", encoding="utf-8")
+    assert run_cli(["ingest", str(law)], data).returncode == 0
+    law.write_text("# 示例保险规定\n\n第一条 犹豫期为十五日。\n\n第二条 宽限期为六十日。\n", encoding="utf-8")
+    result = run_cli(["ingest", str(law)], data)
+    assert "ingested 1" in result.stdout
+    answer = json.loads(run_cli(["ask", "示例保险规定的犹豫期", "--json"], data).stdout)
+    texts = " ".join(c["text"] for c in answer["citations"])
+    assert "犹豫期为十五日" in texts and "犹豫期为十日" not in texts
+    assert len(answer["citations"]) == 2  # the old version's chunks are gone
+
+
+def test_catalog_import_rejects_bad_rows_and_imports_the_rest(tmp_path: Path) -> None:
+    shutil.copytree(DEMO / "clauses", tmp_path / "clauses")
+    rows = (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
+    rows.insert(2, "BAD-1,坏产品,某公司,医疗保险,retired,2020-01-01,,,,")
+    (tmp_path / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run_cli(["catalog", "import", str(tmp_path / "catalog.csv")], tmp_path / "data")
+    assert result.returncode == 1
+    assert "row 3, column status" in result.stderr
+    assert "products imported 9, rejected 1" in result.stdout
+
+
+def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BROKERKG_DATA_DIR": str(data)}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not come up")
+        # the data dir is owned by the server: the CLI sends its work there
+        ingest = run_cli(["ingest", str(docs)], data)
+        assert ingest.returncode == 0 and "ingested 4" in ingest.stdout, ingest.stderr
+        answer = httpx.post(f"{url}/v1/ask", json={"question": "畅行意外险意外医疗的免赔额"}, timeout=30).json()
+        assert answer["citations"][0]["locator"] == "2.3"
+        cli_answer = json.loads(run_cli(["ask", "畅行意外险意外医疗的免赔额", "--json"], data).stdout)
+        assert cli_answer["citations"][0]["locator"] == "2.3"
+        assert httpx.get(url + "/", timeout=5).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # state survives the restart of the app and of its graph server
+    after = json.loads(run_cli(["ask", "畅行意外险意外医疗的免赔额", "--json"], data).stdout)
+    assert after["citations"][0]["locator"] == "2.3"
+    assert not (data / "graph" / "server.json").exists()  # the bundled server was stopped with the app
