@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from brokerkg.errors import BrokerKGError
@@ -101,7 +101,7 @@ class GraphStore:
         """
         run = self.executor.run
         params = {"doc_id": doc.doc_id}
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         run(q.UNLINK_ARTICLES, params, write=True)
         run(q.DELETE_ARTICLE_CITATIONS, params, write=True)
         run(q.DELETE_CLAUSES, params, write=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+
 from graph.store import GraphStore, article_key
 from ingest.refs import ARTICLE_NO, law_key, normalize_article
 
@@ -115,7 +116,7 @@ class Linker:
             if pos >= 0 and len(surface) >= 2:
                 consumed = consumed.replace(surface, "\u0000" * len(surface))
                 mentioned.append((pos, key, doc_id))
-        for _, key, doc_id in mentioned:
+        for _, _key, doc_id in mentioned:
             if doc_id not in out.law_doc_ids:
                 out.law_doc_ids.append(doc_id)
         articles = [normalize_article(m.group(1), m.group(2)) for m in _ARTICLE_IN_QUESTION.finditer(question)]
