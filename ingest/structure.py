@@ -12,11 +12,11 @@ import re
 from ingest.types import Block, DocType, Section
 
 _CN = "零〇一二三四五六七八九十百千"
-ARTICLE = re.compile(rf"^(第[{_CN}\d]+条(?:之[一二三四五六七八九十]+)?)(?:[\s:：]+|(?=[^\s、，的款项]))(.*)$", re.S)
+ARTICLE = re.compile(rf"^(第[{_CN}\d]+条(?:之[一二三四五六七八九十]+)?)(?:[\s:：]+|(?=[^\s、，的款项])|$)(.*)$", re.S)
 DIVISION = re.compile(rf"^(第[{_CN}\d]+)(编|章|节)(?:[\s:：]+(.*)|$)")
 # "2.3 年金领取方式" or "2.3年金…", but not "1.5倍基本保险金额" (a number, not a section).
 CLAUSE_SECTION = re.compile(
-    r"^(\d{1,2}(?:\.\d{1,2}){1,3})(?:[\s:：]+|(?=[\u4e00-\u9fff（(【])(?![倍%‰万元岁日年个周月天份]))(.*)$", re.S
+    r"^(\d{1,2}(?:\.\d{1,2}){1,3})(?:[\s:：]+|(?=[\u4e00-\u9fff（(【])(?![倍%‰万元岁日年个周月天份])|$)(.*)$", re.S
 )
 CLAUSE_PART = re.compile(rf"^(?:第[{_CN}\d]+部分|第[{_CN}\d]+章|[{_CN}]+、|\d{{1,2}}[\s、.．]+)\s*[\u4e00-\u9fff（）()A-Za-z0-9]{{2,24}}$")
 CASE_SECTIONS = (

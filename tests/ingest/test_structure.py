@@ -62,3 +62,15 @@ def test_case_sections_are_named() -> None:
     title, kind, sections = _sections(DEMO / "cases/case-04-grace-period-shouhu.txt")
     assert kind == "case"
     assert [s.locator for s in sections] == ["基本案情", "争议焦点", "法院认为", "判决结果"]
+
+
+def test_article_numbers_as_their_own_headings(tmp_path: Path) -> None:
+    path = tmp_path / "rule.md"
+    path.write_text(
+        "# 某某保险监管办法\n\n## 第一章 总则\n\n### 第一条\n\n为了规范保险销售行为，制定本办法。\n\n### 第二条\n\n本办法适用于保险公司。\n",
+        encoding="utf-8",
+    )
+    title, kind, sections = _sections(path)
+    assert (title, kind) == ("某某保险监管办法", "regulation")
+    assert [(s.locator, s.heading_path) for s in sections] == [("第一条", ["第一章 总则"]), ("第二条", ["第一章 总则"])]
+    assert "规范保险销售行为" in sections[0].text
