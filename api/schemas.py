@@ -15,17 +15,6 @@ class AskRequest(BaseModel):
     top_k: int = Field(5, ge=1, le=50)
 
 
-class CitationOut(BaseModel):
-    n: int
-    doc_id: str
-    doc_type: str
-    title: str
-    locator: str
-    text: str
-    product_id: str | None
-    score: float
-
-
 class SuccessorOut(BaseModel):
     product_id: str
     name: str
@@ -39,13 +28,6 @@ class FlagOut(BaseModel):
     discontinued_date: str | None
     replaced_by: SuccessorOut | None
     message: str
-
-
-class AskResponse(BaseModel):
-    answer: str
-    citations: list[CitationOut]
-    flags: list[FlagOut]
-    took_ms: float
 
 
 class SearchRequest(BaseModel):
@@ -64,9 +46,20 @@ class HitOut(BaseModel):
     score: float
 
 
+class CitationOut(HitOut):
+    n: int
+
+
 class SearchResponse(BaseModel):
     hits: list[HitOut]
     flags: list[FlagOut] = []
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    flags: list[FlagOut]
+    took_ms: float
 
 
 class ProductDocument(BaseModel):
