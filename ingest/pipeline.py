@@ -158,9 +158,11 @@ class Ingestor:
         """Identity of one version: the bytes and how they were asked to be ingested."""
         return hashlib.sha256(data + f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}".encode()).hexdigest()
 
-    def parse(self, path: Path, doc_type: str, audience: str, product_id: str | None) -> Document:
-        """Read and structure one file (no store is touched)."""
-        data = self._read(path)
+    def parse(
+        self, path: Path, doc_type: str, audience: str, product_id: str | None, data: bytes | None = None
+    ) -> Document:
+        """Read and structure one file (no store is touched); ``data``: its bytes, when already read."""
+        data = self._read(path) if data is None else data
         blocks, encoding = read_blocks(path)
         blocks = [Block(mask_pii(b.text), b.kind, b.level) for b in blocks]
         if not blocks:
@@ -205,12 +207,11 @@ class Ingestor:
         doc_id = doc_id_for(path)
         report.doc_ids[str(path)] = doc_id
         existing = self.graph.get_document(doc_id)
-        if existing and existing.get("content_hash") == self.content_hash(
-            self._read(path), doc_type, audience, product_id
-        ):
+        data = self._read(path)
+        if existing and existing.get("content_hash") == self.content_hash(data, doc_type, audience, product_id):
             report.unchanged.append(str(path))
             return 0
-        doc = self.parse(path, doc_type, audience, product_id)
+        doc = self.parse(path, doc_type, audience, product_id, data)
         old_ids = set((existing or {}).get("chunk_ids") or [])
         new_ids = [c.chunk_id for c in doc.chunks]
         texts = [c.embedding_text() for c in doc.chunks]
