@@ -1,4 +1,4 @@
-"""``brokerkg`` command line: ingest, catalog import, serve, ask.
+"""``brokerkg`` command line: ingest, catalog import, serve, ask, eval.
 
 When another process (``brokerkg serve``) owns the data dir, ingest / catalog import / ask
 are sent to that server over loopback HTTP instead of failing.
@@ -148,6 +148,36 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from retrieval.evaluation import format_table, load_golden, run_eval
+
+    items = load_golden(Path(args.questions))
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError as exc:
+        raise DataDirBusyError(f"{exc}; eval opens the stores itself: stop the server first or point BROKERKG_DATA_DIR at a copy") from exc
+    try:
+        if stack.index.count() == 0:
+            raise BrokerKGError(f"nothing is ingested in {settings.data_dir}: ingest the corpus the questions are about first")
+        if args.baselines:
+            print("building the baselines (the naive RAG embeds the whole corpus again)…", file=sys.stderr)
+        rows = run_eval(stack, items, baselines=args.baselines, top_k=args.top_k)
+    finally:
+        stack.close()
+    if args.json:
+        print(json.dumps([m.to_dict() for m in rows], ensure_ascii=False, indent=2))
+    else:
+        print(format_table(rows))
+        if args.by_kind:
+            for kind, row in rows[0].by_kind().items():
+                print(f"  {kind:<14} n={row['n']:<4} hit@1 {row['hit@1']:.3f}  hit@5 {row['hit@5']:.3f}  "
+                      f"fact {row['fact']:.3f}  abstention {row['abstention']:.3f}")
+    if args.misses:
+        print("\n".join(rows[0].misses()), file=sys.stderr)
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -194,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the same JSON as POST /v1/ask")
     p.add_argument("--top-k", type=int, default=5)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency)")
+    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p.add_argument("--baselines", action="store_true", help="also run BM25 only, dense only and a naive LangChain RAG")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--by-kind", action="store_true", help="break our pipeline's figures down by question kind")
+    p.add_argument("--misses", action="store_true", help="list our pipeline's misses on stderr")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 
@@ -201,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask") else settings.log_level)
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval") else settings.log_level)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,8 @@ from ingest.mask import mask_pii
 from retrieval.text import Analyzer
 from retrieval.types import Citation, Evidence, Flag
 
-NO_ANSWER = "未找到依据：现有法规、条款和案例中没有能回答这个问题的内容。"
+NO_ANSWER_MARK = "未找到依据"
+NO_ANSWER = f"{NO_ANSWER_MARK}：现有法规、条款和案例中没有能回答这个问题的内容。"
 _SENTENCE_SPLIT = re.compile(r"(?<=[。；！？!?])|\n")
 _LEADING_NUMBER = re.compile(
     r"^\s*(?:第[零〇一二三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?|\d{1,2}(?:\.\d{1,2}){1,3})[\s:：]*"

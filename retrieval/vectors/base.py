@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +58,9 @@ class VectorIndex(Protocol):
         ...
 
     def all_ids(self) -> list[str]:
+        ...
+
+    def payloads(self) -> Iterator[dict[str, Any]]:
         ...
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,16 @@ class EdgeIndex:
             if offset is None:
                 break
         return ids
+
+    def payloads(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every point's payload, in id order (for baselines and consistency checks)."""
+        offset = None
+        while True:
+            records, offset = self._shard.scroll(self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True))
+            for r in records:
+                yield dict(r.payload or {})
+            if offset is None:
+                break
 
     def close(self) -> None:
         with self._lock:
