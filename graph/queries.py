@@ -70,7 +70,7 @@ PRODUCT_STATUS = """
 UNWIND $ids AS pid
 MATCH (p:Product {product_id: pid})
 OPTIONAL MATCH (p)-[:REPLACED_BY]->(s:Product)
-RETURN p.product_id AS product_id, p.name AS name, p.status AS status,
+RETURN p.product_id AS product_id, p.name AS name, p.status AS status, p.effective_date AS effective_date,
        p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name,
        s.status AS successor_status
 """

@@ -31,7 +31,7 @@ from retrieval.vectors.base import IndexPoint, VectorIndex
 logger = logging.getLogger(__name__)
 
 # Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 
 
 @dataclass
@@ -193,12 +193,12 @@ class Ingestor:
             doc.references += find_references(section.text, section.locator, doc.law_key)
         if kind == "case":
             body = "\n".join([title, *(s.text for s in sections)])
-            doc.mentioned_products = self.linker.link(body).product_ids
+            doc.mentioned_products = self.linker.link(body, fuzzy=False).product_ids
         doc.chunks = chunk_document(doc)
         return doc
 
     def _product_named_in(self, title: str) -> str | None:
-        products = self.linker.link(title).products
+        products = self.linker.link(title, fuzzy=False).products
         return products[0].product_id if products else None
 
     def _ingest_file(

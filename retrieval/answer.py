@@ -1,11 +1,13 @@
 """Extractive answers: the few sentences of the top evidence that answer the question, each cited.
 
 Sentences are quoted verbatim (numbers and units untouched) and followed by their ``[n]``.
+A sentence that introduces a list (…下列行为：) brings the list's first items with it.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ingest.mask import mask_pii
 from retrieval.text import Analyzer
@@ -19,10 +21,14 @@ _LEADING_NUMBER = re.compile(
 )
 _QUANTITY = re.compile(r"(多久|多长|多少|几|比例|期限|年龄|金额|天|日|岁)")
 _HAS_NUMBER = re.compile(r"[\d零一二三四五六七八九十百千万]+\s*(?:日|天|年|个月|月|周岁|岁|%|％|元|万元|倍|次|种)")
+_LIST_INTRO = re.compile(r"(?:下列|以下|如下)[^。；]*[:：]$")
+_LIST_ITEM = re.compile(r"^\s*[（(][一二三四五六七八九十\d]+[）)]")
+_STATUS_WORD = {"on_sale": "在售", "discontinued": "已停售", "suspended": "暂停销售"}
+MAX_LIST_ITEMS = 4
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if len(s.strip()) >= 4]
+    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if len(s.strip()) >= 2]
 
 
 def _source_label(ev: Evidence) -> str:
@@ -33,27 +39,85 @@ def _source_label(ev: Evidence) -> str:
     return f"《{title}》{locator}"
 
 
-def _score_sentence(sentence: str, terms: set[str], wants_quantity: bool) -> float:
-    score = sum(min(len(t), 4) for t in terms if t in sentence)
-    if wants_quantity and _HAS_NUMBER.search(sentence):
-        score += 3
+def _score_sentence(sentence: str, terms: set[str], wants_quantity: bool, unit: re.Pattern[str] | None) -> float:
+    score = float(sum(min(len(t), 4) for t in terms if t in sentence))
+    if unit is not None and unit.search(sentence):
+        score += 4
+    elif wants_quantity and _HAS_NUMBER.search(sentence):
+        score += 2
+    if _LIST_ITEM.match(sentence):
+        score -= 1  # an item alone reads badly; its introduction brings it along
     return score
 
 
-def compose(question: str, evidence: list[Evidence], flags: list[Flag], analyzer: Analyzer) -> tuple[str, list[Citation]]:
-    """Return the answer text and its citations (all evidence, numbered in rank order)."""
+def _quote(sentences: list[str], chosen: list[int]) -> str:
+    """The chosen sentences in reading order; a list introduction brings its first items."""
+    picked: list[int] = []
+    for i in sorted(chosen):
+        if i in picked:
+            continue
+        picked.append(i)
+        if _LIST_INTRO.search(sentences[i]):
+            j = i + 1
+            while j < len(sentences) and _LIST_ITEM.match(sentences[j]) and j - i <= MAX_LIST_ITEMS:
+                picked.append(j)
+                j += 1
+    text = ""
+    for k, i in enumerate(picked):
+        s = _LEADING_NUMBER.sub("", sentences[i]) if k == 0 else sentences[i]
+        text += ("……" if k and i != picked[k - 1] + 1 else "") + s
+    return text
+
+
+def status_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """A product's sales status from the catalog, one line per product (flags add the warning)."""
+    lines = []
+    for row in rows:
+        word = _STATUS_WORD.get(str(row.get("status")), str(row.get("status")))
+        line = f"{row['name']}（{row['product_id']}）当前销售状态：{word}"
+        if row.get("status") == "on_sale" and row.get("effective_date"):
+            line += f"（{row['effective_date']}起销售）"
+        elif row.get("discontinued_date"):
+            line += f"（{row['discontinued_date']}起）"
+        if row.get("successor_id"):
+            line += f"，替代产品：{row['successor_name']}（{row['successor_id']}）"
+        lines.append(line + "。")
+    return lines
+
+
+def compose(
+    question: str,
+    evidence: list[Evidence],
+    flags: list[Flag],
+    analyzer: Analyzer,
+    *,
+    lead: list[str] | None = None,
+    reason: str | None = None,
+    unit: re.Pattern[str] | None = None,
+) -> tuple[str, list[Citation]]:
+    """Return the answer text and its citations (all evidence, numbered in rank order).
+
+    ``lead``: lines that go first (a product's status from the catalog); ``reason``: why there
+    is no answer (the answer then cites nothing).
+    """
     citations = [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(evidence)]
     warnings = [f"⚠ 注意：{f.message}" for f in flags]
     if not evidence:
-        return "\n".join([*warnings, NO_ANSWER]), []
+        no_answer = NO_ANSWER if not reason else f"{NO_ANSWER_MARK}：{reason}。现有法规、条款和案例中没有能回答这个问题的内容。"
+        return mask_pii("\n".join([*warnings, *(lead or []), no_answer])), []
+    if lead:
+        ev = citations[0].evidence
+        lines = [*lead, f"产品条款见{_source_label(ev)}[1]。"]
+        return mask_pii("\n".join([*warnings, *lines])), citations
     terms = set(analyzer.terms(question))
     wants_quantity = bool(_QUANTITY.search(question))
     lines: list[str] = []
     best_overall = 0.0
     for citation in citations[:3]:
         ev = citation.evidence
+        sentences = _sentences(ev.text)
         scored = sorted(
-            ((_score_sentence(s, terms, wants_quantity), i, s) for i, s in enumerate(_sentences(ev.text))),
+            ((_score_sentence(s, terms, wants_quantity, unit), i) for i, s in enumerate(sentences)),
             key=lambda item: (-item[0], item[1]),
         )
         if not scored:
@@ -61,15 +125,15 @@ def compose(question: str, evidence: list[Evidence], flags: list[Flag], analyzer
         top_score = scored[0][0]
         if citation.n == 1:
             best_overall = top_score
-            # The best sentence and, when it adds to it, the next best one, in reading order.
-            chosen = [scored[0]] + [s for s in scored[1:2] if s[0] > 0 and s[0] >= 0.6 * top_score]
+            # The best sentence and, when it adds to it, the next best one.
+            chosen = [scored[0][1]] + [i for s, i in scored[1:2] if s > 0 and s >= 0.6 * top_score]
         elif top_score > 0 and top_score >= 0.7 * best_overall:
-            chosen = [scored[0]]
+            chosen = [scored[0][1]]
         else:
             continue
-        quote = "".join(_LEADING_NUMBER.sub("", s) if k == 0 else s for k, (_, _, s) in enumerate(sorted(chosen, key=lambda c: c[1])))
-        lines.append(f"根据{_source_label(ev)}：{quote}[{citation.n}]")
+        lines.append(f"根据{_source_label(ev)}：{_quote(sentences, chosen)}[{citation.n}]")
     if not lines:
         ev = citations[0].evidence
-        lines.append(f"根据{_source_label(ev)}：{_LEADING_NUMBER.sub('', _sentences(ev.text)[0] if _sentences(ev.text) else ev.text)}[1]")
+        sentences = _sentences(ev.text) or [ev.text]
+        lines.append(f"根据{_source_label(ev)}：{_quote(sentences, [0])}[1]")
     return mask_pii("\n".join([*warnings, *lines])), citations

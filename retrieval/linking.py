@@ -1,23 +1,50 @@
-"""Query understanding: which products and which regulation articles a question names."""
+"""Query understanding: which products and which regulation articles a question names.
+
+Products are found by their catalog names and aliases, leftmost-longest, after normalising
+versions (康宁19版 ≈ 康宁2019 ≈ 康宁（2019版）). For a product family (names equal but for the
+version year) the short names brokers use for any member (康宁, e生百万, 畅行意外) are combined
+with each member's year, and a bare short name means the newest member. A fuzzy pass
+(rapidfuzz) catches small misspellings of longer names when nothing matched exactly.
+
+Laws are found by title and generated short names (保险法, 保险法解释三, 海上保险纠纷规定), after
+rewriting abbreviations with the lexicon (交强险 → 机动车交通事故责任强制保险, 个保法 → …).
+"""
 
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from graph.store import GraphStore, article_key
+from ingest.numerals import cn_to_int, int_to_cn
 from ingest.refs import ARTICLE_NO, law_key, normalize_article
+from retrieval.lexicon import Lexicon
 
 _ARTICLE_IN_QUESTION = re.compile(ARTICLE_NO)
-_VERSION = re.compile(r"[（(]\s*(\d{4})\s*版?\s*[）)]")
+_VERSION = re.compile(r"[（(]\s*(\d{4})\s*[年]?\s*版?\s*[）)]")
+_SHORT_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\s*年?\s*[版款])")
+_YEAR_SUFFIX = re.compile(r"(\d{4})\s*年?\s*[版款]")
+_YEAR = re.compile(r"(?:19|20)\d{2}")
+_PUNCT = re.compile(r"[\s（）()《》〈〉“”\"'·・\-—_，,。？?！!：:；;、]")
+_CN = "零〇一二三四五六七八九十"
+# Words that make a law's title long without making it more specific.
+_LAW_BOILERPLATE = re.compile(r"中华人民共和国|最高人民法院|关于|审理|若干问题的|若干问题|案件")
+_FUZZY_CUTOFF = 88.0
 
 
 def _norm(text: str) -> str:
-    """Compare names ignoring spaces, brackets and case: 康宁（2019版） ≈ 康宁2019版 ≈ 康宁2019."""
+    """Compare names ignoring spaces, brackets, punctuation, case and how the version is written."""
     text = text.lower()
     text = _VERSION.sub(r"\1", text)
-    return re.sub(r"[\s（）()《》〈〉“”\"'·・\-—_]|版(?=$|[^\u4e00-\u9fff])", "", text)
+    text = _SHORT_YEAR.sub(lambda m: ("20" if int(m.group(1)) < 70 else "19") + m.group(1), text)
+    text = _YEAR_SUFFIX.sub(r"\1", text)
+    return _PUNCT.sub("", text)
+
+
+def _strip_year(text: str) -> str:
+    return _YEAR.sub("", text)
 
 
 @dataclass
@@ -32,10 +59,20 @@ class LinkedQuestion:
     products: list[ProductRef] = field(default_factory=list)
     article_keys: list[str] = field(default_factory=list)
     law_doc_ids: list[str] = field(default_factory=list)
+    # Article numbers the question asks for whose law is known but which that law does not have.
+    missing_articles: list[str] = field(default_factory=list)
+    product_spans: list[str] = field(default_factory=list)  # the question's words that named products
 
     @property
     def product_ids(self) -> list[str]:
         return [p.product_id for p in self.products]
+
+
+@dataclass
+class _Surface:
+    text: str
+    product_id: str
+    name: str
 
 
 class Linker:
@@ -45,19 +82,19 @@ class Linker:
     Product status is never cached: flags read it from the graph on every request.
     """
 
-    def __init__(self, graph: GraphStore) -> None:
+    def __init__(self, graph: GraphStore, lexicon: Lexicon | None = None) -> None:
         self.graph = graph
+        self.lexicon = lexicon or Lexicon.load()
         self._lock = threading.Lock()
-        self._products: list[tuple[str, str, str]] | None = None  # (normalised surface, product_id, name)
-        self._laws: list[tuple[str, str, str]] | None = None  # (surface, law_key, doc_id)
+        self._products: dict[str, _Surface] | None = None
+        self._product_lengths: list[int] = []
+        self._laws: dict[str, tuple[str, str]] | None = None  # surface → (law_key, doc_id)
+        self._law_lengths: list[int] = []
 
     def invalidate(self) -> None:
         with self._lock:
             self._products = None
             self._laws = None
-
-    def product_surfaces(self) -> list[str]:
-        return [s for s, _, _ in self._load_products()]
 
     def product_words(self) -> list[str]:
         words: list[str] = []
@@ -66,70 +103,177 @@ class Linker:
             words.extend(row.get("aliases") or [])
         return words
 
-    def _load_products(self) -> list[tuple[str, str, str]]:
+    # --- name tables --------------------------------------------------------------------------
+
+    def _load_products(self) -> dict[str, _Surface]:
         with self._lock:
             if self._products is None:
-                surfaces: list[tuple[str, str, str]] = []
-                for row in self.graph.list_products():
-                    names = [row["name"], *(row.get("aliases") or [])]
-                    for name in names:
-                        surface = _norm(name)
-                        if len(surface) >= 2:
-                            surfaces.append((surface, row["product_id"], row["name"]))
-                # Longest first, so 康宁2023 wins over 康宁 when both are aliases.
-                surfaces.sort(key=lambda s: -len(s[0]))
-                self._products = surfaces
+                rows = self.graph.list_products()
+                self._products = _product_surfaces(rows)
+                self._product_lengths = sorted({len(s) for s in self._products}, reverse=True)
             return self._products
 
-    def _load_laws(self) -> list[tuple[str, str, str]]:
+    def _load_laws(self) -> dict[str, tuple[str, str]]:
         with self._lock:
             if self._laws is None:
-                laws: list[tuple[str, str, str]] = []
+                seen: dict[str, set[str]] = {}
+                laws: dict[str, tuple[str, str]] = {}
                 for row in self.graph.regulation_names():
-                    for alias in [row["title"], *(row.get("aliases") or [])]:
-                        if alias and row.get("law_key"):
-                            laws.append((_norm(alias), row["law_key"], row["doc_id"]))
-                laws.sort(key=lambda s: -len(s[0]))
-                self._laws = laws
+                    if not row.get("law_key"):
+                        continue
+                    names = {row["title"], *(row.get("aliases") or []), *_law_short_names(row["title"], row["law_key"])}
+                    for alias in names:
+                        surface = _norm(alias)
+                        if len(surface) < 3:
+                            continue
+                        seen.setdefault(surface, set()).add(row["law_key"])
+                        laws[surface] = (row["law_key"], row["doc_id"])
+                # A short name two laws share (司法解释三 with two laws' interpretations) names neither.
+                self._laws = {s: v for s, v in laws.items() if len(seen[s]) == 1}
+                self._law_lengths = sorted({len(s) for s in self._laws}, reverse=True)
             return self._laws
 
-    def link(self, question: str) -> LinkedQuestion:
+    # --- linking ------------------------------------------------------------------------------
+
+    def link(self, question: str, *, fuzzy: bool = True) -> LinkedQuestion:
         out = LinkedQuestion()
         normalized = _norm(question)
-        seen: set[str] = set()
-        consumed = normalized
-        for surface, product_id, name in self._load_products():
-            if surface in consumed:
-                consumed = consumed.replace(surface, "\u0000")
-                if product_id not in seen:
-                    seen.add(product_id)
-                    out.products.append(ProductRef(product_id, name, surface))
-        self._link_laws(question, normalized, out)
+        products = self._load_products()
+        found = _scan(normalized, products, self._product_lengths)
+        if not found and fuzzy:
+            found = _fuzzy(normalized, products)
+        for surface in found:
+            if surface.product_id not in out.product_ids:
+                out.products.append(ProductRef(surface.product_id, surface.name, surface.text))
+            out.product_spans.append(surface.text)
+        self._link_laws(question, out)
         return out
 
-    def _link_laws(self, question: str, normalized: str, out: LinkedQuestion) -> None:
+    def _link_laws(self, question: str, out: LinkedQuestion) -> None:
         laws = self._load_laws()
-        mentioned: list[tuple[int, str, str]] = []  # (position, law_key, doc_id)
-        consumed = normalized
-        for surface, key, doc_id in laws:
-            pos = consumed.find(surface)
-            if pos >= 0 and len(surface) >= 2:
-                consumed = consumed.replace(surface, "\u0000" * len(surface))
-                mentioned.append((pos, key, doc_id))
-        for _, _key, doc_id in mentioned:
+        canonical = _norm(self.lexicon.canonicalize(question))
+        mentioned: list[tuple[str, str]] = []  # (law_key, doc_id) in question order
+        for surface in _scan(canonical, laws, self._law_lengths):
+            key, doc_id = laws[surface]
+            if (key, doc_id) not in mentioned:
+                mentioned.append((key, doc_id))
+        for _, doc_id in mentioned:
             if doc_id not in out.law_doc_ids:
                 out.law_doc_ids.append(doc_id)
         articles = [normalize_article(m.group(1), m.group(2)) for m in _ARTICLE_IN_QUESTION.finditer(question)]
         if not articles:
             return
         if mentioned:
-            keys = [k for _, k, _ in sorted(mentioned)]
+            keys = [k for k, _ in mentioned]
         else:
             # "第十六条说什么" without a law: the insurance law is what brokers mean.
-            keys = [law_key("中华人民共和国保险法")] if any(k == "保险法" for _, k, _ in laws) else []
-        for key in keys[:2]:
-            for article in articles:
-                akey = article_key(key, article)
+            default = law_key("中华人民共和国保险法")
+            keys = [default] if any(k == default for k, _ in laws.values()) else []
+        wanted = [article_key(key, article) for key in keys[:2] for article in articles]
+        present = self.graph.article_chunks(wanted)
+        for akey in wanted:
+            if present.get(akey):
                 if akey not in out.article_keys:
                     out.article_keys.append(akey)
+            elif akey not in out.missing_articles:
+                out.missing_articles.append(akey)
 
+
+def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
+    """Leftmost-longest, non-overlapping occurrences of the table's keys in ``text``."""
+    found = []
+    i = 0
+    while i < len(text):
+        for length in lengths:
+            piece = text[i : i + length]
+            if len(piece) == length and piece in table:
+                found.append(table[piece] if isinstance(table[piece], _Surface) else piece)
+                i += length
+                break
+        else:
+            i += 1
+    return found
+
+
+def _fuzzy(text: str, table: dict[str, _Surface]) -> list[_Surface]:
+    """A misspelt long name (安康安享终生重大疾病保险): best partial match above the cutoff, same years."""
+    from rapidfuzz import fuzz
+
+    best: tuple[float, _Surface] | None = None
+    for surface, entry in table.items():
+        if len(surface) < 5:
+            continue
+        hit = fuzz.partial_ratio_alignment(surface, text, score_cutoff=_FUZZY_CUTOFF)
+        if hit is None:
+            continue
+        window = text[hit.dest_start : hit.dest_end]
+        if set(_YEAR.findall(window)) != set(_YEAR.findall(surface)):
+            continue  # 康宁2019 is not 康宁2023, however close the strings are
+        if best is None or hit.score > best[0]:
+            best = (hit.score, entry)
+    return [best[1]] if best else []
+
+
+def _product_surfaces(rows: list[dict[str, Any]]) -> dict[str, _Surface]:
+    table: dict[str, _Surface] = {}
+    families: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        names = [row["name"], *(row.get("aliases") or [])]
+        for name in names:
+            surface = _norm(name)
+            if len(surface) >= 2:
+                table.setdefault(surface, _Surface(surface, row["product_id"], row["name"]))
+        families.setdefault(_strip_year(_norm(row["name"])), []).append(row)
+    generated: dict[str, set[str]] = {}
+    for members in families.values():
+        if len(members) < 2:
+            continue
+        shorts: set[str] = set()
+        for row in members:
+            for alias in [row["name"], *(row.get("aliases") or [])]:
+                short = _strip_year(_norm(alias)).removeprefix("老").removeprefix("新")
+                if len(short) >= 2:
+                    shorts.add(short)
+        years = {row["product_id"]: _product_year(row) for row in members}
+        for row in members:
+            year = years[row["product_id"]]
+            if not year:
+                continue
+            for short in shorts:
+                for surface in (f"{short}{year}", f"{short}{year[2:]}", f"{year}{short}"):
+                    generated.setdefault(surface, set()).add(row["product_id"])
+        newest = max(members, key=lambda r: (r.get("status") == "on_sale", str(r.get("effective_date") or "")))
+        for short in shorts:
+            generated.setdefault(short, set()).add(newest["product_id"])
+    names = {row["product_id"]: row["name"] for row in rows}
+    for surface, ids in generated.items():
+        if len(ids) == 1 and surface not in table and len(surface) >= 2:
+            pid = next(iter(ids))
+            table[surface] = _Surface(surface, pid, names[pid])
+    return table
+
+
+def _product_year(row: dict[str, Any]) -> str | None:
+    for text in [row["name"], *(row.get("aliases") or [])]:
+        m = _YEAR.search(_norm(text))
+        if m:
+            return m.group(0)
+    return None
+
+
+def _law_short_names(title: str, key: str) -> list[str]:
+    """保险法解释（三） → 保险法解释三, 司法解释三, 解释3 …; 海上保险纠纷案件若干问题的规定 → 海上保险纠纷规定."""
+    names = [_LAW_BOILERPLATE.sub("", title.replace("《", "").replace("》", ""))]
+    m = re.match(r"^(.+?)解释（(.+)）$", key)
+    if m:
+        law, number = m.group(1), m.group(2)
+        value = cn_to_int(number)
+        forms = {number, f"（{number}）"}
+        if value is not None:
+            forms |= {str(value), f"（{value}）", int_to_cn(value)}
+        for form in forms:
+            for stem in (f"{law}解释", f"{law}司法解释", "司法解释", "解释"):
+                names.append(stem + form)
+    elif key.endswith("法") and len(key) > 3:
+        names.append(key)
+    return [n for n in names if len(n) >= 3 and not re.fullmatch(rf"解释[{_CN}\d（）]+", n)]

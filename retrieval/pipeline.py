@@ -1,4 +1,15 @@
-"""The retrieval pipeline: link → hybrid search → rerank → graph expansion → answer + flags."""
+"""The retrieval pipeline: understand → hybrid search → rerank → graph expansion → abstain or answer + flags.
+
+1. Understand: products (names, aliases, versions, fuzzy), laws and article numbers, synonyms
+   (酒驾 → 酒后驾驶), doc-type / status / case-section / quantity intents, IDF-weighted concepts.
+2. Search: hybrid dense + BM25 over everything, plus narrowed searches inside the named
+   products and laws, plus the cited article fetched straight from the graph.
+3. Rerank: deterministic features (see rerank.py), optional cross-encoder.
+4. Graph proximity: an article a top clause or case cites ranks just below its citer.
+5. Abstain when the evidence does not cover the question (未找到依据, no citation), when the
+   cited article does not exist, or when the question names a product the catalog lacks.
+6. Flags for every product named or cited that is not on sale, read from the graph now.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +20,46 @@ from dataclasses import dataclass
 
 from graph.store import GraphStore, clause_key
 from ingest.mask import mask_pii
-from retrieval.answer import compose
+from ingest.refs import ARTICLE_NO
+from retrieval.answer import NO_ANSWER, compose, status_lines
 from retrieval.embedders.base import Embedder
 from retrieval.flags import product_flags
-from retrieval.linking import LinkedQuestion, Linker
-from retrieval.text import Analyzer
+from retrieval.intents import understand, versioned_names
+from retrieval.linking import LinkedQuestion, Linker, _norm
+from retrieval.rerank import (
+    QUESTION_WORDS,
+    Concept,
+    CrossEncoderReranker,
+    Query,
+    Reranker,
+    haystack,
+    idf,
+    numeral_forms,
+)
+from retrieval.text import Analyzer, term_id
 from retrieval.types import Answer, Evidence, Flag
-from retrieval.vectors.base import ScoredId, SearchFilter, VectorIndex
+from retrieval.vectors.base import ScoredId, SearchFilter, SparseVec, VectorIndex
 
 logger = logging.getLogger(__name__)
 
 RRF_K = 60
 _RRF_MAX = 2.0 / (RRF_K + 1)  # a chunk ranked first by both dense and BM25
-_INTENTS = (
-    (re.compile(r"案例|案件|判例|判决|法院|纠纷|拒赔案"), "case"),
-    (re.compile(r"条款|合同约定|保险责任|责任免除|产品"), "clause"),
-    (re.compile(r"法规|法律|规定|条例|司法解释|保险法|监管"), "regulation"),
-)
+_ARTICLE_REF = re.compile(ARTICLE_NO)
+EXPANSION_WEIGHT = 0.6
+_VERSION_WORDS = re.compile(r"(?<!\d)\d{2}(?:\d{2})?\s*年?\s*[版款]")
+_NEGATION = re.compile(r"^[没不未无别]+")
+_FUNCTION_CHARS = re.compile(r"[能后要内没有天最多就还都先再才得可会让给把被从向吗呢吧了着过的地]")
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
     prefetch: int = 60
     candidates: int = 40
+    # Abstention (see Retriever.abstain_reason).
+    min_known_coverage: float = 0.34
+    min_similarity: float = 0.85
+    max_unknown_share: float = 0.5
+    unknown_similarity: float = 0.895
 
 
 class Retriever:
@@ -43,29 +71,46 @@ class Retriever:
         analyzer: Analyzer,
         linker: Linker,
         config: RetrievalConfig | None = None,
+        reranker: CrossEncoderReranker | None = None,
     ) -> None:
         self.graph = graph
         self.index = index
         self.embedder = embedder
         self.analyzer = analyzer
         self.linker = linker
+        self.lexicon = linker.lexicon
         self.config = config or RetrievalConfig()
+        self.reranker = Reranker(reranker)
 
     # --- public -----------------------------------------------------------------------------
 
     def search(self, query: str, top_k: int = 10, doc_types: tuple[str, ...] = ()) -> list[Evidence]:
-        linked = self.linker.link(query)
-        return self._retrieve(query, linked, top_k, SearchFilter(doc_types=doc_types))
+        q = self.understand(query)
+        return self._retrieve(q, top_k, SearchFilter(doc_types=doc_types))
 
     def ask(self, question: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
-        linked = self.linker.link(question)
-        evidence = self._retrieve(question, linked, top_k, SearchFilter())
-        flags = self.flags_for(linked, evidence)
-        text, citations = compose(question, evidence, flags, self.analyzer)
+        q = self.understand(question)
+        flt = SearchFilter()
+        if q.intent.status and q.linked.products:
+            flt = SearchFilter(product_ids=tuple(q.linked.product_ids))
+        evidence, dense = self._retrieve_with_vector(q, top_k, flt)
+        reason = self.abstain_reason(q, evidence, dense)
+        if reason:
+            evidence = []
+        flags = self.flags_for(q.linked, evidence)
+        if q.intent.status and q.linked.products:
+            rows = self.graph.product_status(q.linked.product_ids)
+            first = sorted(evidence, key=lambda ev: int(ev.payload.get("position") or 0))[:1]
+            text, citations = compose(q.text, first, flags, self.analyzer, lead=status_lines(rows))
+        elif reason:
+            text, citations = compose(q.text, [], flags, self.analyzer, reason=reason)
+        else:
+            text, citations = compose(q.text, evidence, flags, self.analyzer, unit=q.intent.unit)
         took = (time.perf_counter() - started) * 1000
         logger.info(
-            "ask: %d citations, %d flags, %.0f ms (question %d chars)", len(citations), len(flags), took, len(question)
+            "ask: %d citations, %d flags, %.0f ms (question %d chars)%s",
+            len(citations), len(flags), took, len(question), " abstained" if reason else "",
         )
         return Answer(answer=text, citations=citations, flags=flags, took_ms=took)
 
@@ -77,15 +122,130 @@ class Retriever:
             product_ids += ids
         return product_flags(self.graph, product_ids)
 
+    # --- understanding ------------------------------------------------------------------------
+
+    def understand(self, question: str, flt: SearchFilter | None = None) -> Query:
+        text = mask_pii(question).strip()
+        linked = self.linker.link(text)
+        q = Query(text=text, linked=linked, intent=understand(text), expansions=self.lexicon.expansions(text))
+        q.concepts = self._concepts(q, flt or SearchFilter())
+        known = " ".join(linked.product_spans)
+        q.unknown_names = [n for n in versioned_names(text) if not linked.products and _norm(n) not in known]
+        return q
+
+    def _concepts(self, q: Query, flt: SearchFilter) -> list[Concept]:
+        """The question's content as concepts (a word, or a synonym group), IDF-weighted from the index.
+
+        Left out: the names of linked products and laws, article numbers, question forms
+        (多少, 赔不赔, 案例) and single characters.
+        """
+        text = _ARTICLE_REF.sub(" ", q.text)
+        text = _VERSION_WORDS.sub(lambda m: _norm(m.group(0)), text.lower())
+        for span in sorted(q.linked.product_spans, key=len, reverse=True):
+            text = text.replace(span, " ")
+        law_titles = " ".join(self._law_titles(q.linked.law_doc_ids))
+        groups: list[tuple[str, ...]] = []
+        pieces: list[str] = []
+        last = 0
+        for m in self.lexicon.matches(text):
+            pieces.append(text[last : m.start])
+            last = m.end
+            if not m.keep and not any(alt in law_titles for alt in (m.surface, *m.canonicals)):
+                groups.append((m.surface, *m.canonicals))
+        pieces.append(text[last:])
+        for piece in pieces:
+            for term in self.analyzer.words(piece):
+                term = _NEGATION.sub("", term)
+                if len(term) < 2 or term in QUESTION_WORDS or (law_titles and term in law_titles):
+                    continue
+                groups.append(numeral_forms(term))
+        unique = list(dict.fromkeys(groups))
+        if not unique:
+            return []
+        # df of an alternative ≈ df of its rarest word; a concept is as common as its commonest alternative.
+        alt_terms = {alt: self.analyzer.terms(alt) or [alt] for g in unique for alt in g}
+        ids = sorted({term_id(t) for terms in alt_terms.values() for t in terms})
+        df = self.index.document_frequency(ids, flt)
+        n = max(1, self._count())
+        concepts = []
+        for g in unique:
+            alt_df = [min(df.get(term_id(t), 0) for t in alt_terms[alt]) for alt in g]
+            concept_df = max(alt_df)
+            if concept_df == 0 and len(g) == 1 and len(g[0]) <= 3 and _FUNCTION_CHARS.search(g[0]):
+                continue  # a tokenizer artefact (能办, 天内, 后要), not a word the corpus lacks
+            concepts.append(Concept(g, idf(concept_df, n), concept_df))
+        return concepts
+
+    def _law_titles(self, doc_ids: list[str]) -> list[str]:
+        if not doc_ids:
+            return []
+        return [r["title"] for r in self.graph.regulation_names() if r["doc_id"] in doc_ids]
+
+    _count_cache: tuple[float, int] = (0.0, 0)
+
+    def _count(self) -> int:
+        now = time.monotonic()
+        if now - self._count_cache[0] > 5.0:
+            self._count_cache = (now, self.index.count())
+        return self._count_cache[1]
+
+    def abstain_reason(self, q: Query, evidence: list[Evidence], dense: list[float] | None = None) -> str | None:
+        """Why the evidence cannot answer the question, or None when it can.
+
+        Signals, all cheap: the cited article does not exist; the question names a versioned
+        product the catalog lacks; the best passages leave the question's known words
+        uncovered; or the question is mostly words the corpus never uses and the dense model
+        finds nothing close.
+        """
+        cfg = self.config
+        if q.linked.missing_articles and not q.linked.article_keys:
+            names = "、".join(k.replace("#", "") for k in q.linked.missing_articles[:2])
+            return f"所问条文不存在（{names}）"
+        if not evidence:
+            return "没有相关内容"
+        top = evidence[:3]
+        if q.unknown_names:
+            seen = " ".join(f"{ev.payload.get('title', '')} {ev.text}" for ev in top)
+            missing = [n for n in q.unknown_names if n[-2:] not in seen]
+            if missing:
+                return f"产品目录中没有“{missing[0]}”"
+        if (q.linked.article_keys and any("article" in ev.reasons for ev in top)) or (q.intent.status and q.linked.products):
+            return None
+        if not q.concepts:
+            return None
+        known = max(q.coverage(haystack(ev), known_only=True) for ev in top)
+        similarity = max(self.index.dense_similarity(dense, [ev.chunk_id for ev in top]).values(), default=0.0) if dense else 1.0
+        if similarity < cfg.min_similarity:
+            return "现有内容与问题无关"
+        if known < cfg.min_known_coverage:
+            return "现有内容未涉及问题的要点"
+        if q.unknown_share >= cfg.max_unknown_share and similarity < cfg.unknown_similarity:
+            return "问题涉及的内容不在现有法规、条款和案例中"
+        return None
+
     # --- stages -----------------------------------------------------------------------------
 
-    def _retrieve(self, query: str, linked: LinkedQuestion, top_k: int, flt: SearchFilter) -> list[Evidence]:
-        query = mask_pii(query)
-        dense = self.embedder.embed_query(query)
-        sparse = self.analyzer.query_vector(query)
+    def _sparse(self, q: Query) -> SparseVec:
+        weights: dict[int, float] = {}
+        for t in self.analyzer.terms(q.text):
+            weights[term_id(t)] = 1.0
+        for phrase in q.expansions:
+            for t in self.analyzer.terms(phrase):
+                weights.setdefault(term_id(t), EXPANSION_WEIGHT)
+        ids = sorted(weights)
+        return SparseVec(ids, [weights[i] for i in ids])
+
+    def _retrieve(self, q: Query, top_k: int, flt: SearchFilter) -> list[Evidence]:
+        return self._retrieve_with_vector(q, top_k, flt)[0]
+
+    def _retrieve_with_vector(self, q: Query, top_k: int, flt: SearchFilter) -> tuple[list[Evidence], list[float]]:
+        dense_text = q.text if not q.expansions else f"{q.text}（{'，'.join(q.expansions)}）"
+        dense = self.embedder.embed_query(dense_text)
+        sparse = self._sparse(q)
+        linked = q.linked
         pool: dict[str, Evidence] = {}
 
-        def add(results: list[ScoredId], reason: str, boost: float = 0.0, weight: float = 1.0) -> None:
+        def add(results: list[ScoredId], reason: str, weight: float = 1.0) -> None:
             # A narrowed search ranks within a small set, so its fused scores count for less.
             for r in results:
                 fused = weight * min(1.0, r.score / _RRF_MAX) if r.score else 0.0
@@ -93,55 +253,31 @@ class Retriever:
                 if ev is None:
                     pool[r.id] = ev = Evidence(chunk_id=r.id, payload=r.payload, fused=fused)
                 ev.fused = max(ev.fused, fused)
-                ev.score += boost
                 if reason not in ev.reasons:
                     ev.reasons.append(reason)
 
         add(self.index.hybrid(dense, sparse, flt, self.config.candidates, self.config.prefetch), "hybrid")
-        if linked.product_ids:
+        if linked.product_ids and not flt.product_ids:
             narrowed = SearchFilter(flt.doc_types, tuple(linked.product_ids), flt.doc_ids, flt.audiences)
-            add(self.index.hybrid(dense, sparse, narrowed, 15, self.config.prefetch), "product", 0.25, 0.8)
+            add(self.index.hybrid(dense, sparse, narrowed, 15, self.config.prefetch), "product", 0.8)
         if linked.law_doc_ids:
-            narrowed = SearchFilter(flt.doc_types, (), tuple(linked.law_doc_ids), flt.audiences)
-            add(self.index.hybrid(dense, sparse, narrowed, 10, self.config.prefetch), "law", 0.1, 0.8)
+            narrowed = SearchFilter(flt.doc_types, flt.product_ids, tuple(linked.law_doc_ids), flt.audiences)
+            add(self.index.hybrid(dense, sparse, narrowed, 10, self.config.prefetch), "law", 0.8)
         if linked.article_keys:
             chunk_ids = [cid for ids in self.graph.article_chunks(linked.article_keys).values() for cid in ids]
             records = [r for r in self.index.retrieve(chunk_ids) if _allowed(r.payload, flt)]
-            add([ScoredId(r.id, _RRF_MAX, r.payload) for r in records], "article", 1.0)
+            add([ScoredId(r.id, _RRF_MAX, r.payload) for r in records], "article")
 
-        ranked = self._rerank(query, linked, list(pool.values()))
-        ranked = self._expand(ranked, flt)
-        return ranked[:top_k]
+        ranked = self.reranker.rerank(q, list(pool.values()))
+        ranked = self._expand(q, ranked, flt)
+        return ranked[:top_k], dense
 
-    def _rerank(self, query: str, linked: LinkedQuestion, pool: list[Evidence]) -> list[Evidence]:
-        terms = set(self.analyzer.terms(query))
-        weights = {t: min(len(t), 4) for t in terms}
-        total = sum(weights.values()) or 1
-        intents = [doc_type for pattern, doc_type in _INTENTS if pattern.search(query)]
-        products = set(linked.product_ids)
-        for ev in pool:
-            haystack = f"{ev.payload.get('title', '')} {ev.payload.get('heading', '')} {ev.text}"
-            coverage = sum(w for t, w in weights.items() if t in haystack) / total
-            score = 0.55 * ev.fused + 0.45 * coverage
-            if products:
-                if ev.product_id in products:
-                    score += 0.2
-                elif ev.product_id:
-                    score -= 0.1  # a sibling product's look-alike clause
-            if intents and ev.doc_type == intents[0]:
-                score += 0.1
-            elif not intents and not products and ev.doc_type == "regulation":
-                score += 0.05  # a generic question: the law outranks one insurer's wording of it
-            ev.score += score
-        pool.sort(key=lambda e: -e.score)
-        return pool
-
-    def _expand(self, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
+    def _expand(self, q: Query, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
         """Graph proximity: an article that a top clause or case cites ranks just below its citer."""
         top = ranked[:3]
         clause_keys = [clause_key(ev.doc_id, ev.locator) for ev in top if ev.doc_type == "clause"]
         case_ids = [ev.doc_id for ev in top if ev.doc_type == "case"]
-        if not (clause_keys or case_ids) or (flt.doc_types and "regulation" not in flt.doc_types):
+        if not (clause_keys or case_ids) or (flt.doc_types and "regulation" not in flt.doc_types) or flt.product_ids:
             return ranked
         source_score = {clause_key(ev.doc_id, ev.locator): ev.score for ev in top if ev.doc_type == "clause"}
         source_score.update({ev.doc_id: ev.score for ev in top if ev.doc_type == "case"})
@@ -155,8 +291,10 @@ class Retriever:
         missing = [cid for cid in wanted if cid not in by_id]
         for record in self.index.retrieve(missing):
             if _allowed(record.payload, flt):
-                by_id[record.id] = Evidence(record.id, record.payload, 0.0, 0.0)
-                ranked.append(by_id[record.id])
+                ev = Evidence(record.id, record.payload, 0.0, 0.0)
+                ev.features = {"coverage": q.coverage(f"{record.payload.get('title', '')} {ev.text}")}
+                by_id[record.id] = ev
+                ranked.append(ev)
         for cid, score in wanted.items():
             ev = by_id.get(cid)
             if ev is not None and score > ev.score:
@@ -171,4 +309,9 @@ def _allowed(payload: dict[str, object], flt: SearchFilter) -> bool:
         return False
     if flt.audiences and payload.get("audience") not in flt.audiences:
         return False
+    if flt.product_ids and payload.get("product_id") not in flt.product_ids:
+        return False
     return True
+
+
+__all__ = ["NO_ANSWER", "RetrievalConfig", "Retriever"]

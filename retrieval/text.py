@@ -74,6 +74,18 @@ class Analyzer:
             out.append(token)
         return out
 
+    def words(self, text: str) -> list[str]:
+        """Precise-mode words (no overlapping sub-words), filtered like ``terms``: for question analysis."""
+        with self._lock:
+            raw = list(self._tokenizer.cut(text))
+        out = []
+        for token in raw:
+            token = token.strip().lower()
+            if not token or token in STOPWORDS or not _TOKEN_OK.search(token):
+                continue
+            out.append(token)
+        return out
+
     def document_vector(self, text: str) -> SparseVec:
         counts = Counter(self.terms(text))
         length = sum(counts.values()) or 1

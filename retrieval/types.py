@@ -16,6 +16,7 @@ class Evidence:
     score: float = 0.0
     fused: float = 0.0
     reasons: list[str] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)
 
     @property
     def doc_id(self) -> str:

@@ -94,6 +94,34 @@ class EdgeIndex:
         )
         return [ScoredId(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard.query(request)]
 
+    def document_frequency(self, term_ids: list[int], flt: SearchFilter, cap: int = 200) -> dict[int, int]:
+        """How many points contain each term (counted up to ``cap``): a sparse query per term, ≈ 0.1–1 ms each."""
+        qe = self._qe
+        condition = self._filter(flt)
+        out: dict[int, int] = {}
+        for tid in term_ids:
+            request = qe.QueryRequest(
+                limit=cap, query=qe.Query.Nearest(qe.SparseVector([tid], [1.0]), using=SPARSE), filter=condition,
+                with_payload=False,
+            )
+            out[tid] = len(self._shard.query(request))
+        return out
+
+    def dense_similarity(self, vector: list[float], ids: list[str]) -> dict[str, float]:
+        """Cosine similarity of ``vector`` to the stored dense vectors of ``ids``."""
+        if not ids:
+            return {}
+        import numpy as np
+
+        query = np.asarray(vector, dtype=np.float32)
+        query /= np.linalg.norm(query) or 1.0
+        out = {}
+        for record in self._shard.retrieve(list(ids), False, True):
+            stored = np.asarray((record.vector or {}).get(DENSE, []), dtype=np.float32)
+            if stored.size == query.size:
+                out[str(record.id)] = float(query @ stored / (np.linalg.norm(stored) or 1.0))
+        return out
+
     def retrieve(self, ids: list[str]) -> list[ScoredId]:
         if not ids:
             return []

@@ -1,0 +1,78 @@
+"""What kind of answer a question wants: document type, a product's sales status, a case's outcome, a quantity.
+
+Rules, not a model: they hold for any insurance question (案例 means cases, 还在售吗 asks for
+the status, 多少天 wants a number of days), whatever the corpus.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DOC_TYPES = (
+    (re.compile(r"案例|案件|案子|判例|判决|法院|纠纷|拒赔案|典型案"), "case"),
+    (re.compile(r"条款|合同约定|保险责任|责任免除|产品说明"), "clause"),
+    (re.compile(r"法规|法律|法条|规定|条例|司法解释|监管|依据"), "regulation"),
+)
+_STATUS = re.compile(
+    r"还在售|在售吗|在卖吗|还卖吗|还在卖|停售|停卖|下架|还能买|能不能买|还可以买|还能投保|能不能投保|"
+    r"还能推荐|能推荐吗|可以推荐吗|暂停销售|还有得卖|还有卖|销售状态"
+)
+# A case's standard sections, by what the question asks about the case.
+_CASE_SECTIONS = (
+    (re.compile(r"怎么判|判了|判决|结果|最后|怎么处理|如何处理|赔了多少|实付|支持吗|胜诉|败诉"), ("判决结果", "处理结果", "调解意见")),
+    (re.compile(r"依据|理由|为什么|法院认为|法院怎么认定|认定|哪条法律"), ("法院认为", "调解意见")),
+    (re.compile(r"争议|焦点"), ("争议焦点",)),
+    (re.compile(r"启示|提示|点评|经纪人应|注意什么"), ("风险提示", "律师点评", "经验启示")),
+)
+# Quantity questions and the units a good answer sentence carries.
+_UNITS = (
+    (re.compile(r"多少种|几种|哪几种"), r"\d+\s*种|[一二三四五六七八九十百]+种"),
+    (re.compile(r"几次|多少次"), r"\d+\s*次|[一二三四五六七八九十]+次"),
+    (re.compile(r"多少天|几天|几日|多少日|多久|多长时间|多长"), r"\d+\s*(?:日|天|个月|年)|[一二三四五六七八九十百]+(?:日|天|个月|年)"),
+    (re.compile(r"多少岁|几岁|多大|年龄"), r"\d+\s*周?岁|出生满\d+日"),
+    (re.compile(r"几年|多少年"), r"\d+\s*年|[一二三四五六七八九十]+年"),
+    (re.compile(r"多少钱|多少元|多少万|金额|保额|限额|免赔额|赔了多少|实付"), r"\d[\d,，.]*\s*(?:万?元)"),
+    (re.compile(r"比例|几成|百分之|多少%|利率|按多少|的多少"), r"\d+(?:\.\d+)?\s*[%％]"),
+)
+# A name with a version year (泰康尊享2024, 平安福21的…): names a product even when the catalog does not know it.
+_VERSIONED_NAME = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)((?:19|20)\d{2}|\d{2})(?=\s*(?:版|款|的|$|[，,。？?！!\s]))")
+_NAME_STOP = re.compile(r"(?:第|超过|满|前|后|年|月|日|共|约|近|过去|最近|未满|不满|已满)$")
+
+
+@dataclass(frozen=True)
+class Intent:
+    doc_types: tuple[str, ...] = ()
+    status: bool = False
+    case_sections: tuple[str, ...] = ()
+    unit: re.Pattern[str] | None = None
+
+    @property
+    def doc_type(self) -> str | None:
+        return self.doc_types[0] if self.doc_types else None
+
+
+def understand(question: str) -> Intent:
+    doc_types = tuple(doc_type for pattern, doc_type in _DOC_TYPES if pattern.search(question))
+    sections: tuple[str, ...] = ()
+    for pattern, names in _CASE_SECTIONS:
+        if pattern.search(question):
+            sections = names
+            break
+    unit = None
+    for pattern, unit_pattern in _UNITS:
+        if pattern.search(question):
+            unit = re.compile(unit_pattern)
+            break
+    return Intent(doc_types=doc_types, status=bool(_STATUS.search(question)), case_sections=sections, unit=unit)
+
+
+def versioned_names(question: str) -> list[str]:
+    """Product-like names with a version (泰康尊享2024 → 泰康尊享); the caller checks whether the catalog knows them."""
+    out = []
+    for m in _VERSIONED_NAME.finditer(question):
+        name = m.group(1)
+        if _NAME_STOP.search(name):
+            continue
+        out.append(name)
+    return out

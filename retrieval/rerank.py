@@ -1,0 +1,183 @@
+"""Reranking the fused candidates, and the question analysis it needs.
+
+Deterministic features, each explainable (they are kept on the evidence as ``features``):
+
+- ``fused``: the hybrid (dense + BM25, RRF) rank, normalised;
+- ``coverage``: how much of the question's content (IDF-weighted concepts, synonyms count)
+  the passage contains, title and heading included;
+- ``heading``: the same, on the section heading alone (等待期 asked → section 2.2 等待期);
+- ``product``: the passage belongs to a product the question names (+), or to another product (−);
+- ``doc_type``: the question asks for cases / clauses / regulations and the passage is one;
+- ``law``: the passage belongs to a regulation the question names;
+- ``case_section``: the question asks for a case's outcome / reasoning and this is that section;
+- ``unit``: the question asks a quantity (多少天) and the passage states one in that unit;
+- ``article``: the passage is the article the question cites by number.
+
+An optional cross-encoder (sentence-transformers, ``BROKERKG_RERANKER_MODEL``) rescores the
+top candidates and is blended with the deterministic score.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.numerals import cn_to_int, int_to_cn
+from retrieval.intents import Intent
+from retrieval.linking import LinkedQuestion
+from retrieval.types import Evidence
+
+logger = logging.getLogger(__name__)
+
+# Words that say what kind of answer is wanted rather than what it is about.
+QUESTION_WORDS = frozenset(
+    """案例 案子 案件 判例 条款 法规 法律 法条 规定 条例 依据 相关 内容 意思 定义 情况 问题 怎么办 怎样 处理 办理 算 讲 说 说明
+    哪条 哪部 哪个 什么 多少 几天 几次 几年 几成 多久 多长 多大 最高 最多 最低 最少 可以 能 吗 呢 规则 方面 关于 对于 这种 一下
+    还在 在售 停售 还能 推荐 客户 买 保险 保险公司 公司 多少岁 几岁 多少天 多少次 多少钱 多少种 几种 多少年 怎么样 如何 怎么
+    为什么 哪些 哪里 是否 有没有 一般 通常 现在 目前 之后 以后 以前 时候 请问 应该 需要 必须 会 要""".split()
+)
+_DIGITS = re.compile(r"^\d+$")
+_CN_NUMBER = re.compile(r"^[零〇一二三四五六七八九十百千]+$")
+
+WEIGHTS = {
+    "fused": 0.45,
+    "coverage": 0.40,
+    "heading": 0.15,
+    "product": 0.25,
+    "sibling": -0.20,
+    "doc_type": 0.10,
+    "law": 0.10,
+    "case_section": 0.12,
+    "unit": 0.06,
+    "article": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Concept:
+    alternatives: tuple[str, ...]
+    weight: float
+    df: int = 1  # passages containing it (0: the corpus never says it)
+
+
+@dataclass
+class Query:
+    text: str
+    linked: LinkedQuestion
+    intent: Intent
+    concepts: list[Concept] = field(default_factory=list)
+    expansions: list[str] = field(default_factory=list)
+    unknown_names: list[str] = field(default_factory=list)
+
+    def coverage(self, haystack: str, known_only: bool = False) -> float:
+        concepts = [c for c in self.concepts if c.df > 0] if known_only else self.concepts
+        total = sum(c.weight for c in concepts)
+        if not total:
+            return 1.0
+        return sum(c.weight for c in concepts if any(a in haystack for a in c.alternatives)) / total
+
+    @property
+    def unknown_share(self) -> float:
+        """Share of the question's weight in words the corpus never uses (宠物, 疫苗, 比特币)."""
+        total = sum(c.weight for c in self.concepts)
+        return sum(c.weight for c in self.concepts if c.df == 0) / total if total else 0.0
+
+
+def numeral_forms(term: str) -> tuple[str, ...]:
+    """60 ↔ 六十: a question's digits meet a law's Chinese numerals and back."""
+    if _DIGITS.match(term) and len(term) <= 4:
+        return (term, int_to_cn(int(term)))
+    if _CN_NUMBER.match(term):
+        value = cn_to_int(term)
+        if value is not None:
+            return (term, str(value))
+    return (term,)
+
+
+def idf(df: int, n: int) -> float:
+    return math.log(1.0 + (n + 1) / (df + 0.5))
+
+
+def haystack(ev: Evidence) -> str:
+    return f"{ev.payload.get('title', '')} {ev.payload.get('heading', '')} {ev.text}"
+
+
+def leaf_heading(ev: Evidence) -> str:
+    heading = str(ev.payload.get("heading") or "")
+    leaf = heading.split(" > ")[-1]
+    return f"{leaf} {ev.locator}"
+
+
+class Reranker:
+    """The deterministic reranker; ``cross_encoder`` (optional) is blended into its top candidates."""
+
+    def __init__(self, cross_encoder: CrossEncoderReranker | None = None, blend_top: int = 20) -> None:
+        self.cross_encoder = cross_encoder
+        self.blend_top = blend_top
+
+    def rerank(self, query: Query, pool: list[Evidence]) -> list[Evidence]:
+        products = set(query.linked.product_ids)
+        laws = set(query.linked.law_doc_ids)
+        intent = query.intent
+        for ev in pool:
+            f: dict[str, float] = {"fused": ev.fused}
+            f["coverage"] = query.coverage(haystack(ev))
+            f["heading"] = query.coverage(leaf_heading(ev)) if query.concepts else 0.0
+            if products and ev.product_id:
+                f["product" if ev.product_id in products else "sibling"] = 1.0
+            if intent.doc_type and ev.doc_type == intent.doc_type:
+                f["doc_type"] = 1.0
+            elif not intent.doc_types and not products and ev.doc_type == "regulation":
+                f["doc_type"] = 0.5  # a generic question: the law outranks one insurer's wording of it
+            if laws and ev.doc_id in laws:
+                f["law"] = 1.0
+            if ev.doc_type == "case" and intent.case_sections and ev.locator in intent.case_sections:
+                f["case_section"] = 1.0
+            if intent.unit is not None and intent.unit.search(ev.text):
+                f["unit"] = 1.0
+            if "article" in ev.reasons:
+                f["article"] = 1.0
+            ev.features = f
+            ev.score += sum(WEIGHTS[k] * v for k, v in f.items())
+        pool.sort(key=lambda e: -e.score)
+        if self.cross_encoder is not None and pool:
+            self.cross_encoder.blend(query.text, pool[: self.blend_top])
+            pool.sort(key=lambda e: -e.score)
+        return pool
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers ``CrossEncoder`` (e.g. a bge-reranker directory), loaded on first use."""
+
+    def __init__(self, model: str, weight: float = 0.5, device: str | None = None) -> None:
+        self.model_name = model
+        self.weight = weight
+        self.device = device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from sentence_transformers import CrossEncoder
+                except ImportError as exc:  # the optional extra is not installed
+                    from brokerkg.errors import ConfigError
+
+                    raise ConfigError(
+                        "BROKERKG_RERANKER_MODEL is set but sentence-transformers is not installed "
+                        "(pip install -e '.[production]')"
+                    ) from exc
+                self._model = CrossEncoder(self.model_name, device=self.device, local_files_only=True)
+            return self._model
+
+    def blend(self, question: str, candidates: list[Evidence]) -> None:
+        scores = self._get().predict([(question, ev.text) for ev in candidates])
+        for ev, raw in zip(candidates, scores, strict=True):
+            prob = 1.0 / (1.0 + math.exp(-float(raw)))
+            ev.features["cross_encoder"] = prob
+            ev.score = (1 - self.weight) * ev.score + self.weight * prob * 2.0
