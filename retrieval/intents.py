@@ -9,8 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Case reports name parties as surname + 某 (王某, 李某某).
+_SURNAME = (
+    "[王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏"
+    "钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文]"
+)
 _DOC_TYPES = (
-    (re.compile(r"案例|案件|案子|判例|判决|法院|纠纷|拒赔案|典型案"), "case"),
+    (re.compile(r"案例|案件|案子|判例|判决|法院|纠纷|拒赔案|典型案|" + _SURNAME + "某"), "case"),
     (re.compile(r"条款|合同约定|保险责任|责任免除|产品说明"), "clause"),
     (re.compile(r"法规|法律|法条|规定|条例|司法解释|监管|依据"), "regulation"),
 )
@@ -33,6 +38,7 @@ _UNITS = (
     (re.compile(r"多少岁|几岁|多大|年龄"), r"\d+\s*周?岁|出生满\d+日"),
     (re.compile(r"几年|多少年"), r"\d+\s*年|[一二三四五六七八九十]+年"),
     (re.compile(r"多少钱|多少元|多少万|金额|保额|限额|免赔额|赔了多少|实付"), r"\d[\d,，.]*\s*(?:万?元)"),
+    (re.compile(r"[赔付领贷报给]多少|给付多少|能贷多少|按多少"), r"\d+(?:\.\d+)?\s*[%％]|\d[\d,，.]*\s*万?元"),
     (re.compile(r"比例|几成|百分之|多少%|利率|按多少|的多少"), r"\d+(?:\.\d+)?\s*[%％]"),
 )
 # A name with a version year (泰康尊享2024, 平安福21的…): names a product even when the catalog does not know it.

@@ -151,9 +151,15 @@ class Linker:
 
     def _link_laws(self, question: str, out: LinkedQuestion) -> None:
         laws = self._load_laws()
-        canonical = _norm(self.lexicon.canonicalize(question))
+        raw = _norm(question)
         mentioned: list[tuple[str, str]] = []  # (law_key, doc_id) in question order
-        for surface in _scan(canonical, laws, self._law_lengths):
+        # Names as written first (保险法解释二), then abbreviations rewritten in what is left (交强险条例).
+        found = _scan(raw, laws, self._law_lengths)
+        rest = raw
+        for surface in found:
+            rest = rest.replace(surface, " ")
+        found += _scan(_norm(self.lexicon.canonicalize(rest)), laws, self._law_lengths)
+        for surface in found:
             key, doc_id = laws[surface]
             if (key, doc_id) not in mentioned:
                 mentioned.append((key, doc_id))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from graph.store import GraphStore, clause_key
 from ingest.mask import mask_pii
@@ -129,6 +129,9 @@ class Retriever:
         linked = self.linker.link(text)
         q = Query(text=text, linked=linked, intent=understand(text), expansions=self.lexicon.expansions(text))
         q.concepts = self._concepts(q, flt or SearchFilter())
+        if q.intent.status and q.concepts:
+            # 停售后还能续保吗 asks about renewal, not about the status
+            q.intent = replace(q.intent, status=False)
         known = " ".join(linked.product_spans)
         q.unknown_names = [n for n in versioned_names(text) if not linked.products and _norm(n) not in known]
         return q
@@ -270,7 +273,7 @@ class Retriever:
 
         ranked = self.reranker.rerank(q, list(pool.values()))
         ranked = self._expand(q, ranked, flt)
-        return ranked[:top_k], dense
+        return _merge_sections(ranked)[:top_k], dense
 
     def _expand(self, q: Query, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
         """Graph proximity: an article that a top clause or case cites ranks just below its citer."""
@@ -302,6 +305,24 @@ class Retriever:
                 ev.reasons.append("cited")
         ranked.sort(key=lambda e: -e.score)
         return ranked
+
+
+def _merge_sections(ranked: list[Evidence]) -> list[Evidence]:
+    """One evidence per article or clause section: a long section's other chunks join its best-ranked one."""
+    groups: dict[tuple[str, str], list[Evidence]] = {}
+    order: list[Evidence] = []
+    for ev in ranked:
+        key = (ev.doc_id, ev.locator)
+        if key not in groups:
+            groups[key] = []
+            order.append(ev)
+        groups[key].append(ev)
+    for ev in order:
+        members = groups[(ev.doc_id, ev.locator)]
+        if len(members) > 1 and ev.locator:
+            members.sort(key=lambda m: int(m.payload.get("position") or 0))
+            ev.payload = {**ev.payload, "text": "\n".join(m.text for m in members)}
+    return order
 
 
 def _allowed(payload: dict[str, object], flt: SearchFilter) -> bool:

@@ -51,7 +51,8 @@ WEIGHTS = {
     "sibling": -0.20,
     "doc_type": 0.10,
     "law": 0.10,
-    "case_section": 0.12,
+    "case_section": 0.25,
+    "generic": 0.12,
     "unit": 0.06,
     "article": 1.0,
 }
@@ -132,10 +133,15 @@ class Reranker:
             if intent.doc_type and ev.doc_type == intent.doc_type:
                 f["doc_type"] = 1.0
             elif not intent.doc_types and not products and ev.doc_type == "regulation":
-                f["doc_type"] = 0.5  # a generic question: the law outranks one insurer's wording of it
+                f["generic"] = 1.0  # a generic question: the law outranks one insurer's wording of it
             if laws and ev.doc_id in laws:
                 f["law"] = 1.0
-            if ev.doc_type == "case" and intent.case_sections and ev.locator in intent.case_sections:
+            if (
+                ev.doc_type == "case"
+                and intent.case_sections
+                and intent.doc_type in (None, "case")
+                and ev.locator in intent.case_sections
+            ):
                 f["case_section"] = 1.0
             if intent.unit is not None and intent.unit.search(ev.text):
                 f["unit"] = 1.0
