@@ -23,6 +23,7 @@ _QUANTITY = re.compile(r"(多久|多长|多少|几|比例|期限|年龄|金额|�
 _HAS_NUMBER = re.compile(r"[\d零一二三四五六七八九十百千万]+\s*(?:日|天|年|个月|月|周岁|岁|%|％|元|万元|倍|次|种)")
 _LIST_INTRO = re.compile(r"(?:下列|以下|如下)[^。；]*[:：]$")
 _LIST_ITEM = re.compile(r"^\s*[（(][一二三四五六七八九十\d]+[）)]")
+_OUTCOME_SECTIONS = ("判决结果", "处理结果", "调解意见", "裁判结果")
 _STATUS_WORD = {"on_sale": "在售", "discontinued": "已停售", "suspended": "暂停销售"}
 MAX_LIST_ITEMS = 4
 
@@ -85,6 +86,20 @@ def status_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _case_outcome(citations: list[Citation]) -> str | None:
+    """When the answer rests on a case, how the case ended (its outcome section, if retrieved)."""
+    top = citations[0].evidence
+    if top.doc_type != "case" or top.locator in _OUTCOME_SECTIONS:
+        return None
+    for citation in citations[1:]:
+        ev = citation.evidence
+        if ev.doc_id == top.doc_id and ev.locator in _OUTCOME_SECTIONS:
+            sentences = _sentences(ev.text)
+            if sentences:
+                return f"{ev.locator}：{sentences[0]}[{citation.n}]"
+    return None
+
+
 def compose(
     question: str,
     evidence: list[Evidence],
@@ -94,6 +109,7 @@ def compose(
     lead: list[str] | None = None,
     reason: str | None = None,
     unit: re.Pattern[str] | None = None,
+    words: set[str] | None = None,
 ) -> tuple[str, list[Citation]]:
     """Return the answer text and its citations (all evidence, numbered in rank order).
 
@@ -109,7 +125,7 @@ def compose(
         ev = citations[0].evidence
         lines = [*lead, f"产品条款见{_source_label(ev)}[1]。"]
         return mask_pii("\n".join([*warnings, *lines])), citations
-    terms = set(analyzer.terms(question))
+    terms = set(analyzer.terms(question)) | (words or set())
     wants_quantity = bool(_QUANTITY.search(question))
     lines: list[str] = []
     best_overall = 0.0
@@ -127,11 +143,17 @@ def compose(
             best_overall = top_score
             # The best sentence and, when it adds to it, the next best one.
             chosen = [scored[0][1]] + [i for s, i in scored[1:2] if s > 0 and s >= 0.6 * top_score]
+            if unit is not None and not any(unit.search(sentences[i]) for i in chosen):
+                # A quantity was asked: bring the best sentence that states one in the asked unit.
+                chosen += [i for _, i in scored if unit.search(sentences[i])][:1]
         elif top_score > 0 and top_score >= 0.7 * best_overall:
             chosen = [scored[0][1]]
         else:
             continue
         lines.append(f"根据{_source_label(ev)}：{_quote(sentences, chosen)}[{citation.n}]")
+    outcome = _case_outcome(citations)
+    if outcome is not None:
+        lines.append(outcome)
     if not lines:
         ev = citations[0].evidence
         sentences = _sentences(ev.text) or [ev.text]

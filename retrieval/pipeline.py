@@ -60,6 +60,8 @@ class RetrievalConfig:
     min_similarity: float = 0.85
     max_unknown_share: float = 0.5
     unknown_similarity: float = 0.895
+    all_unknown_share: float = 0.85
+    all_unknown_similarity: float = 0.92
 
 
 class Retriever:
@@ -106,7 +108,7 @@ class Retriever:
         elif reason:
             text, citations = compose(q.text, [], flags, self.analyzer, reason=reason)
         else:
-            text, citations = compose(q.text, evidence, flags, self.analyzer, unit=q.intent.unit)
+            text, citations = compose(q.text, evidence, flags, self.analyzer, unit=q.intent.unit, words=q.words())
         took = (time.perf_counter() - started) * 1000
         logger.info(
             "ask: %d citations, %d flags, %.0f ms (question %d chars)%s",
@@ -222,7 +224,10 @@ class Retriever:
             return "现有内容与问题无关"
         if known < cfg.min_known_coverage:
             return "现有内容未涉及问题的要点"
-        if q.unknown_share >= cfg.max_unknown_share and similarity < cfg.unknown_similarity:
+        unknown = q.unknown_share
+        if unknown >= cfg.max_unknown_share and similarity < cfg.unknown_similarity:
+            return "问题涉及的内容不在现有法规、条款和案例中"
+        if unknown >= cfg.all_unknown_share and similarity < cfg.all_unknown_similarity:
             return "问题涉及的内容不在现有法规、条款和案例中"
         return None
 

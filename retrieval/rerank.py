@@ -38,7 +38,7 @@ QUESTION_WORDS = frozenset(
     """案例 案子 案件 判例 条款 法规 法律 法条 规定 条例 依据 相关 内容 意思 定义 情况 问题 怎么办 怎样 处理 办理 算 讲 说 说明
     哪条 哪部 哪个 什么 多少 几天 几次 几年 几成 多久 多长 多大 最高 最多 最低 最少 可以 能 吗 呢 规则 方面 关于 对于 这种 一下
     还在 在售 停售 还能 推荐 客户 买 保险 保险公司 公司 多少岁 几岁 多少天 多少次 多少钱 多少种 几种 多少年 怎么样 如何 怎么
-    为什么 哪些 哪里 是否 有没有 一般 通常 现在 目前 之后 以后 以前 时候 请问 应该 需要 必须 会 要""".split()
+    为什么 哪些 哪里 是否 有没有 没有 已经 还是 是不是 了没 一般 通常 现在 目前 之后 以后 以前 时候 请问 应该 需要 必须 会 要""".split()
 )
 _DIGITS = re.compile(r"^\d+$")
 _CN_NUMBER = re.compile(r"^[零〇一二三四五六七八九十百千]+$")
@@ -81,6 +81,10 @@ class Query:
             return 1.0
         return sum(c.weight for c in concepts if any(a in haystack for a in c.alternatives)) / total
 
+    def words(self) -> set[str]:
+        """Every alternative of every concept: what a quoted sentence should contain."""
+        return {alt for c in self.concepts for alt in c.alternatives}
+
     @property
     def unknown_share(self) -> float:
         """Share of the question's weight in words the corpus never uses (宠物, 疫苗, 比特币)."""
@@ -89,7 +93,9 @@ class Query:
 
 
 def numeral_forms(term: str) -> tuple[str, ...]:
-    """60 ↔ 六十: a question's digits meet a law's Chinese numerals and back."""
+    """60 ↔ 六十, 两年 → 二年: a question's digits meet a law's Chinese numerals and back."""
+    if "两" in term:
+        return (term, term.replace("两", "二"), term.replace("两", "2"))
     if _DIGITS.match(term) and len(term) <= 4:
         return (term, int_to_cn(int(term)))
     if _CN_NUMBER.match(term):
