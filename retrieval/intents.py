@@ -16,7 +16,7 @@ _SURNAME = (
 )
 _DOC_TYPES = (
     (re.compile(r"案例|案件|案子|判例|判决|法院|纠纷|拒赔案|典型案|" + _SURNAME + "某"), "case"),
-    (re.compile(r"条款|合同约定|保险责任|责任免除|产品说明"), "clause"),
+    (re.compile(r"(?<!免责)(?<!格式)(?<!霸王)条款|合同约定|保险责任|责任免除|产品说明"), "clause"),
     (re.compile(r"法规|法律|法条|规定|条例|司法解释|监管|依据"), "regulation"),
 )
 _STATUS = re.compile(
@@ -46,10 +46,15 @@ _VERSIONED_NAME = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)((?:19|20)\d{2}|\d{
 _NAME_STOP = re.compile(r"(?:第|超过|满|前|后|年|月|日|共|约|近|过去|最近|未满|不满|已满)$")
 
 
+_DEFINITION = re.compile(r"定义|是什么意思|什么是|是什么|指什么|含义|概念|何谓")
+
+
 @dataclass(frozen=True)
 class Intent:
     doc_types: tuple[str, ...] = ()
     status: bool = False
+    definition: bool = False
+    statute: bool = False  # the question says 法律 (the statute, not its judicial interpretation)
     case_sections: tuple[str, ...] = ()
     unit: re.Pattern[str] | None = None
 
@@ -70,7 +75,14 @@ def understand(question: str) -> Intent:
         if pattern.search(question):
             unit = re.compile(unit_pattern)
             break
-    return Intent(doc_types=doc_types, status=bool(_STATUS.search(question)), case_sections=sections, unit=unit)
+    return Intent(
+        doc_types=doc_types,
+        status=bool(_STATUS.search(question)),
+        definition=bool(_DEFINITION.search(question)),
+        statute="法律" in question,
+        case_sections=sections,
+        unit=unit,
+    )
 
 
 def versioned_names(question: str) -> list[str]:

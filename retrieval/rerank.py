@@ -41,6 +41,7 @@ QUESTION_WORDS = frozenset(
     为什么 哪些 哪里 是否 有没有 没有 已经 还是 是不是 了没 一般 通常 现在 目前 之后 以后 以前 时候 请问 应该 需要 必须 会 要""".split()
 )
 _DIGITS = re.compile(r"^\d+$")
+_INTERPRETATION = re.compile(r"^最高人民法院")
 _CN_NUMBER = re.compile(r"^[零〇一二三四五六七八九十百千]+$")
 
 WEIGHTS = {
@@ -49,11 +50,12 @@ WEIGHTS = {
     "heading": 0.15,
     "product": 0.25,
     "sibling": -0.20,
-    "doc_type": 0.10,
+    "doc_type": 0.20,
     "law": 0.10,
     "case_section": 0.25,
     "generic": 0.12,
     "unit": 0.06,
+    "definition": 0.25,
     "article": 1.0,
 }
 
@@ -119,6 +121,18 @@ def leaf_heading(ev: Evidence) -> str:
     return f"{leaf} {ev.locator}"
 
 
+def _defines(text: str, query: Query) -> bool:
+    """Does the passage define one of the question's terms (保险经纪人是…, 本法所称X，是指…)?"""
+    head = text[:200]
+    for concept in query.concepts:
+        for alt in concept.alternatives:
+            if len(alt) >= 2 and alt not in ("定义", "是指") and re.search(
+                rf"(?:^\s*(?:第[零〇一二三四五六七八九十百千\d]+条)?|[。\n]|所称)\s*{re.escape(alt)}[^。，；]{{0,4}}[，,]?\s*是", head
+            ):
+                return True
+    return False
+
+
 class Reranker:
     """The deterministic reranker; ``cross_encoder`` (optional) is blended into its top candidates."""
 
@@ -138,8 +152,15 @@ class Reranker:
                 f["product" if ev.product_id in products else "sibling"] = 1.0
             if intent.doc_type and ev.doc_type == intent.doc_type:
                 f["doc_type"] = 1.0
-            elif not intent.doc_types and not products and ev.doc_type == "regulation":
-                f["generic"] = 1.0  # a generic question: the law outranks one insurer's wording of it
+                if intent.statute and _INTERPRETATION.match(str(ev.payload.get("title", ""))):
+                    f["doc_type"] = 0.5  # 法律 asked: the statute before the court's interpretation
+            elif not intent.doc_types and not products and ev.doc_type != "case":
+                # A generic question: the law outranks one insurer's wording of it.
+                # …and a statute outranks the court's interpretation of it, unless the question names the latter.
+                if ev.doc_type != "regulation":
+                    f["generic"] = -0.7
+                else:
+                    f["generic"] = 0.75 if _INTERPRETATION.match(str(ev.payload.get("title", ""))) and not laws else 1.0
             if laws and ev.doc_id in laws:
                 f["law"] = 1.0
             if (
@@ -151,6 +172,8 @@ class Reranker:
                 f["case_section"] = 1.0
             if intent.unit is not None and intent.unit.search(ev.text):
                 f["unit"] = 1.0
+            if intent.definition and _defines(ev.text, query):
+                f["definition"] = 1.0
             if "article" in ev.reasons:
                 f["article"] = 1.0
             ev.features = f
