@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from brokerkg.settings import load_settings  # noqa: E402
 from brokerkg.stack import Stack  # noqa: E402
 from ingest.pipeline import import_catalog  # noqa: E402
-from retrieval.golden import load_golden  # noqa: E402
+from retrieval.evaluation import load_golden  # noqa: E402
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
         chunks = regs.chunks + catalog.documents.chunks + cases.chunks
         docs = len(regs.ingested) + len(catalog.documents.ingested) + len(cases.ingested)
 
-        golden = [item["q"] for item in load_golden(ROOT / "tests" / "golden" / "questions.jsonl")]
+        golden = [item.q for item in load_golden(ROOT / "tests" / "golden" / "questions.jsonl")]
         questions = (golden * (args.questions // len(golden) + 1))[: args.questions]
         stack.retriever.ask(questions[0])  # warm-up: first query loads lazy parts
         latencies = []

@@ -278,6 +278,10 @@ class Retriever:
 
         ranked = self.reranker.rerank(q, list(pool.values()))
         ranked = self._expand(q, ranked, flt)
+        if linked.product_ids:
+            # The question names its products: other products' look-alike clauses are noise, not evidence.
+            named = set(linked.product_ids)
+            ranked = [ev for ev in ranked if ev.doc_type != "clause" or ev.product_id in named]
         return _merge_sections(ranked)[:top_k], dense
 
     def _expand(self, q: Query, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
