@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 REGULATIONS ?= ../shared/corpus/regulations
 export BROKERKG_DATA_DIR ?= ./data
 
-.PHONY: install run demo serve test lint bench clean
+.PHONY: install run demo serve test lint bench eval clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ test: install
 
 lint: install
 	$(BIN)/ruff check brokerkg graph ingest retrieval api tests bench
+
+eval: install
+	$(BIN)/brokerkg eval tests/golden/questions.jsonl --baselines --by-kind
 
 bench: install
 	$(BIN)/python bench/bench_ask.py

@@ -115,3 +115,31 @@ def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs:
     after = json.loads(run_cli(["ask", "畅行意外险意外医疗的免赔额", "--json"], data).stdout)
     assert after["citations"][0]["locator"] == "2.3"
     assert not (data / "graph" / "server.json").exists()  # the bundled server was stopped with the app
+
+
+def test_eval_scores_a_question_file_against_baselines_and_names_bad_lines(tmp_path: Path, docs: Path) -> None:
+    data = tmp_path / "data"
+    assert run_cli(["ingest", str(docs)], data).returncode == 0
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {"q": "安享重疾的等待期多长", "kind": "clause", "title": "安康安享终身重大疾病保险条款", "locator": "2.2",
+         "fact": "90日", "flags": []},
+        {"q": "宽限期内身故的案例", "kind": "case", "title": "陈某诉鼎信人寿定期寿险合同纠纷案（宽限期内身故）",
+         "locator": "*", "fact": None, "flags": []},
+        {"q": "红烧肉怎么做", "kind": "no_answer", "title": None, "locator": None, "fact": None, "flags": []},
+    ]
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    result = run_cli(["eval", str(questions), "--baselines", "--json"], data)
+    assert result.returncode == 0, result.stderr
+    table = {row["system"]: row for row in json.loads(result.stdout)}
+    assert set(table) == {"brokerkg", "bm25", "dense", "naive-rag (langchain)"}
+    ours = table["brokerkg"]
+    assert ours["n"] == 3 and ours["answerable"] == 2
+    assert ours["hit@1"] == 1.0 and ours["fact_accuracy"] == 1.0 and ours["abstention"] == 1.0
+    assert {"mrr", "flag_recall", "flag_precision", "latency_p50_ms", "latency_p95_ms"} <= set(ours)
+    plain = run_cli(["eval", str(questions)], data)
+    assert plain.returncode == 0 and plain.stdout.splitlines()[0].split()[:3] == ["system", "hit@1", "hit@5"]
+
+    questions.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n{\"q\": \"缺了 title 的 locator\", \"title\": \"x\"}\n")
+    bad = run_cli(["eval", str(questions)], data)
+    assert bad.returncode == 1 and "q.jsonl, line 2" in bad.stderr and "locator" in bad.stderr

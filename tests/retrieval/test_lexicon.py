@@ -44,3 +44,26 @@ def test_a_bad_line_is_named(tmp_path: Path) -> None:
         Lexicon.load(extra)
     with pytest.raises(ConfigError, match="cannot read"):
         Lexicon.load(tmp_path / "missing.txt")
+
+
+def test_a_configured_cross_encoder_is_blended_into_the_top_candidates() -> None:
+    """Behind sentence-transformers' CrossEncoder.predict contract: higher model scores move a passage up."""
+    from retrieval.intents import understand
+    from retrieval.linking import LinkedQuestion
+    from retrieval.rerank import CrossEncoderReranker, Query, Reranker
+    from retrieval.types import Evidence
+
+    class Model:  # CrossEncoder.predict(pairs) -> one relevance logit per (query, passage) pair
+        def predict(self, pairs: list[tuple[str, str]]) -> list[float]:
+            return [4.0 if "宽限期" in passage else -4.0 for _, passage in pairs]
+
+    encoder = CrossEncoderReranker("local-model")
+    encoder._model = Model()
+    pool = [
+        Evidence("a", {"doc_id": "d", "doc_type": "clause", "text": "等待期为90日"}, fused=1.0),
+        Evidence("b", {"doc_id": "d", "doc_type": "clause", "text": "宽限期为60日"}, fused=0.6),
+    ]
+    query = Query(text="交费晚了多久内还有保障", linked=LinkedQuestion(), intent=understand("交费晚了多久内还有保障"))
+    assert [e.chunk_id for e in Reranker().rerank(query, [Evidence(e.chunk_id, e.payload, fused=e.fused) for e in pool])] == ["a", "b"]
+    ranked = Reranker(encoder).rerank(query, pool)
+    assert [e.chunk_id for e in ranked] == ["b", "a"] and ranked[0].features["cross_encoder"] > 0.9
