@@ -54,7 +54,7 @@ class Stack:
             self.index = EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
             self.lexicon = Lexicon.load(self.settings.synonyms_file)
             self.analyzer = Analyzer()
-            self.analyzer.add_words(self.lexicon.words())
+            self.analyzer.add_words(self.lexicon.words(), static=True)
             self.linker = Linker(self.graph, self.lexicon)
             self.analyzer.add_words(self.linker.product_words())
             self.retriever = Retriever(

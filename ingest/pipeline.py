@@ -153,10 +153,15 @@ class Ingestor:
             )
         return path.read_bytes()
 
-    @staticmethod
-    def content_hash(data: bytes, doc_type: str, audience: str, product_id: str | None) -> str:
-        """Identity of one version: the bytes and how they were asked to be ingested."""
-        return hashlib.sha256(data + f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}".encode()).hexdigest()
+    def content_hash(self, data: bytes, doc_type: str, audience: str, product_id: str | None) -> str:
+        """Identity of one version: the bytes, how they were asked to be ingested, and how they are analysed.
+
+        The analyser's vocabulary (shipped dictionaries, synonyms) is part of it: when the
+        vocabulary changes, re-ingesting re-tokenises the document so that its BM25 vector
+        matches how questions are now analysed.
+        """
+        salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analyzer.vocabulary}"
+        return hashlib.sha256(data + salt.encode()).hexdigest()
 
     def parse(
         self, path: Path, doc_type: str, audience: str, product_id: str | None, data: bytes | None = None

@@ -33,6 +33,7 @@ from retrieval.rerank import (
     Query,
     Reranker,
     haystack,
+    rank_key,
     idf,
     numeral_forms,
 )
@@ -314,7 +315,7 @@ class Retriever:
             if ev is not None and score > ev.score:
                 ev.score = score
                 ev.reasons.append("cited")
-        ranked.sort(key=lambda e: -e.score)
+        ranked.sort(key=rank_key)
         return ranked
 
 

@@ -133,6 +133,12 @@ def _defines(text: str, query: Query) -> bool:
     return False
 
 
+def rank_key(ev: Evidence) -> tuple[float, int, str]:
+    """Best score first; a tie goes to the earlier passage (general provisions precede specific ones),
+    then to the chunk id, so that the same question always gets the same order."""
+    return (-round(ev.score, 9), int(ev.payload.get("position") or 0), ev.chunk_id)
+
+
 class Reranker:
     """The deterministic reranker; ``cross_encoder`` (optional) is blended into its top candidates."""
 
@@ -147,7 +153,8 @@ class Reranker:
         for ev in pool:
             f: dict[str, float] = {"fused": ev.fused}
             f["coverage"] = query.coverage(haystack(ev))
-            f["heading"] = query.coverage(leaf_heading(ev)) if query.concepts else 0.0
+            # A clause's or case's section title says what the section is about; a law's chapter title is too broad.
+            f["heading"] = query.coverage(leaf_heading(ev)) if query.concepts and ev.doc_type != "regulation" else 0.0
             if products and ev.product_id:
                 f["product" if ev.product_id in products else "sibling"] = 1.0
             if intent.doc_type and ev.doc_type == intent.doc_type:
@@ -178,10 +185,10 @@ class Reranker:
                 f["article"] = 1.0
             ev.features = f
             ev.score += sum(WEIGHTS[k] * v for k, v in f.items())
-        pool.sort(key=lambda e: -e.score)
+        pool.sort(key=rank_key)
         if self.cross_encoder is not None and pool:
             self.cross_encoder.blend(query.text, pool[: self.blend_top])
-            pool.sort(key=lambda e: -e.score)
+            pool.sort(key=rank_key)
         return pool
 
 

@@ -6,6 +6,7 @@ so the sparse dot product is the BM25 score.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -46,14 +47,22 @@ class Analyzer:
         self._lock = threading.Lock()
         self._extra: set[str] = set()
         terms = resources.files("retrieval").joinpath("data/insurance_terms.txt").read_text(encoding="utf-8")
+        self._vocabulary = hashlib.sha256(terms.encode("utf-8"))
         for line in terms.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 word, _, freq = line.partition(" ")
                 self._tokenizer.add_word(word, int(freq) if freq.strip().isdigit() else 1000)
 
-    def add_words(self, words: list[str]) -> None:
-        """Teach the tokenizer product names and aliases so that they stay whole terms."""
+    @property
+    def vocabulary(self) -> str:
+        """Fingerprint of the static vocabulary (dictionary file and ``add_words(..., static=True)``)."""
+        return self._vocabulary.hexdigest()[:12]
+
+    def add_words(self, words: list[str], *, static: bool = False) -> None:
+        """Teach the tokenizer words that must stay whole: synonyms (static), product names and aliases."""
+        if static:
+            self._vocabulary.update("\n".join(sorted(words)).encode("utf-8"))
         with self._lock:
             for word in words:
                 word = word.strip()
