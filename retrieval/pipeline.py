@@ -33,9 +33,9 @@ from retrieval.rerank import (
     Query,
     Reranker,
     haystack,
-    rank_key,
     idf,
     numeral_forms,
+    rank_key,
 )
 from retrieval.text import Analyzer, term_id
 from retrieval.types import Answer, Evidence, Flag
