@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
@@ -20,6 +21,7 @@ from api.schemas import (
     AskRequest,
     AskResponse,
     CatalogImportRequest,
+    ChatCompletionRequest,
     Health,
     IngestRequest,
     ProductOut,
@@ -28,7 +30,7 @@ from api.schemas import (
     SearchResponse,
 )
 from brokerkg import __version__
-from brokerkg.errors import InputError, NotFoundError
+from brokerkg.errors import BrokerKGError, InputError, NotFoundError
 from brokerkg.stack import Stack
 from ingest.catalog import parse_iso_date
 
@@ -43,6 +45,22 @@ def _require_loopback(request: Request) -> None:
         ok = host in ("testclient", "localhost")
     if not ok:
         raise InputError("this endpoint reads files on the server and only accepts loopback clients")
+
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _sse(events: Iterator[dict[str, Any]], conversation: Any) -> Iterator[str]:
+    """Server-sent events: ``meta``, then ``token``… (or ``replace``), ``citations``, ``flags``, ``done``."""
+    if conversation is not None:
+        yield f"event: meta\ndata: {json.dumps({'conversation_id': conversation.id})}\n\n"
+    try:
+        for event in events:
+            kind = event.pop("event")
+            yield f"event: {kind}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+    except BrokerKGError as exc:  # the stream has started: the error becomes an event, in the error shape
+        error = {"error": {"code": exc.code, "message": str(exc)}}
+        yield f"event: error\ndata: {json.dumps(error, ensure_ascii=False)}\n\n"
 
 
 def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
@@ -67,9 +85,22 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
         stack.graph.product_status([])
         return {"status": "ok"}
 
-    @app.post("/v1/ask", response_model=AskResponse)
-    def ask(body: AskRequest) -> dict[str, Any]:
-        return stack.retriever.ask(body.question, top_k=body.top_k).to_dict()
+    @app.post("/v1/ask", response_model=AskResponse, response_model_exclude_none=True)
+    def ask(body: AskRequest) -> Any:
+        retriever = stack.retriever
+        conversation = retriever.conversations.get(body.conversation_id) if retriever.conversations else None
+        if body.stream:
+            events = retriever.ask_stream(body.question, top_k=body.top_k, audience=body.audience, conversation=conversation)
+            return StreamingResponse(_sse(events, conversation), media_type="text/event-stream", headers=_SSE_HEADERS)
+        return retriever.ask(body.question, top_k=body.top_k, audience=body.audience, conversation=conversation).to_dict()
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(body: ChatCompletionRequest) -> Any:
+        from api import chat_completions as cc
+
+        if body.stream:
+            return StreamingResponse(cc.stream(stack, body), media_type="text/event-stream", headers=_SSE_HEADERS)
+        return cc.complete(stack, body)
 
     @app.post("/v1/search", response_model=SearchResponse)
     def search(body: SearchRequest) -> dict[str, Any]:

