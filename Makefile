@@ -33,7 +33,7 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check brokerkg graph ingest retrieval api tests bench
+	$(BIN)/ruff check brokerkg graph ingest retrieval api prompts tests bench
 
 eval: install
 	$(BIN)/brokerkg eval tests/golden/questions.jsonl --baselines --by-kind
