@@ -85,7 +85,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
         stack.graph.product_status([])
         return {"status": "ok"}
 
-    @app.post("/v1/ask", response_model=AskResponse, response_model_exclude_none=True)
+    @app.post("/v1/ask", response_model=AskResponse)
     def ask(body: AskRequest) -> Any:
         retriever = stack.retriever
         conversation = retriever.conversations.get(body.conversation_id) if retriever.conversations else None
