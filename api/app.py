@@ -26,6 +26,7 @@ from api.schemas import (
     IngestRequest,
     ProductOut,
     ProductPatch,
+    ProductSummary,
     SearchRequest,
     SearchResponse,
 )
@@ -33,6 +34,7 @@ from brokerkg import __version__
 from brokerkg.errors import BrokerKGError, InputError, NotFoundError
 from brokerkg.stack import Stack
 from ingest.catalog import parse_iso_date
+from retrieval.flags import product_flags
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,86 @@ def _sse(events: Iterator[dict[str, Any]], conversation: Any) -> Iterator[str]:
     except BrokerKGError as exc:  # the stream has started: the error becomes an event, in the error shape
         error = {"error": {"code": exc.code, "message": str(exc)}}
         yield f"event: error\ndata: {json.dumps(error, ensure_ascii=False)}\n\n"
+
+
+def _filter_products(stack: Stack, body: Any) -> list[str] | None:
+    """Product ids matching the search's product filters; None when no product filter is given."""
+    if not (body.insurers or body.product_ids or body.statuses or body.effective_from or body.effective_to):
+        return None
+    dates = {}
+    for name in ("effective_from", "effective_to"):
+        value = getattr(body, name)
+        if value:
+            try:
+                dates[name] = parse_iso_date(value)
+            except ValueError as exc:
+                raise InputError(f"{name}: {exc}") from None
+    out = []
+    for row in stack.graph.list_products():
+        if body.insurers and row.get("insurer") not in body.insurers:
+            continue
+        if body.product_ids and row["product_id"] not in body.product_ids:
+            continue
+        if body.statuses and row.get("status") not in body.statuses:
+            continue
+        eff = str(row.get("effective_date") or "")
+        if "effective_from" in dates and (not eff or eff < dates["effective_from"]):
+            continue
+        if "effective_to" in dates and (not eff or eff > dates["effective_to"]):
+            continue
+        out.append(row["product_id"])
+    return out
+
+
+def _sections(stack: Stack, doc_ids: list[str]) -> list[dict[str, Any]]:
+    """Documents as sections in reading order: locator, heading, text (chunks of a section joined)."""
+    from retrieval.vectors.base import SearchFilter
+
+    if not doc_ids:
+        return []
+    chunks = sorted(stack.index.payloads(SearchFilter(doc_ids=tuple(doc_ids))), key=lambda p: (p["doc_id"], int(p.get("position") or 0)))
+    sections: list[dict[str, Any]] = []
+    for c in chunks:
+        last = sections[-1] if sections else None
+        if last and last["doc_id"] == c["doc_id"] and last["locator"] == c.get("locator"):
+            last["text"] += "\n" + c["text"]
+            last["chunk_ids"].append(c["chunk_id"])
+            continue
+        sections.append({
+            "doc_id": c["doc_id"], "title": c.get("title"), "locator": c.get("locator") or "",
+            "heading": c.get("heading") or "", "text": c["text"], "chunk_ids": [c["chunk_id"]],
+        })
+    return sections
+
+
+def _neighbourhood(overview: dict[str, Any]) -> dict[str, Any]:
+    """product → clauses → cited articles → cases, as nodes and edges for the page's picture."""
+    p = overview["product"]
+    nodes: dict[str, dict[str, Any]] = {p["product_id"]: {"id": p["product_id"], "kind": "product", "label": p["name"], "status": p.get("status")}}
+    edges: list[dict[str, str]] = []
+    for row in overview["clause_citations"]:
+        cid = f"clause:{row['doc_id']}#{row['clause']}"
+        nodes.setdefault(cid, {"id": cid, "kind": "clause", "label": f"条款 {row['clause']}", "doc_id": row["doc_id"], "locator": row["clause"]})
+        aid = f"article:{row['article_key']}"
+        nodes.setdefault(aid, {"id": aid, "kind": "article", "label": row["article_key"].replace("#", " "),
+                               "doc_id": row.get("regulation_doc_id"), "locator": row["article"]})
+        edges += [{"from": p["product_id"], "to": cid, "kind": "HAS_CLAUSE"}, {"from": cid, "to": aid, "kind": "CITES"}]
+    for case in overview["cases"]:
+        kid = f"case:{case['doc_id']}"
+        nodes[kid] = {"id": kid, "kind": "case", "label": case["title"], "doc_id": case["doc_id"]}
+        edges.append({"from": kid, "to": p["product_id"], "kind": "CONCERNS"})
+    for row in overview["case_citations"]:
+        aid = f"article:{row['article_key']}"
+        nodes.setdefault(aid, {"id": aid, "kind": "article", "label": row["article_key"].replace("#", " "),
+                               "doc_id": row.get("regulation_doc_id"), "locator": row["article"]})
+        edges.append({"from": f"case:{row['doc_id']}", "to": aid, "kind": "CITES"})
+    for other, kind in [(overview.get("successor"), "REPLACED_BY"), *((x, "PREDECESSOR") for x in overview["predecessors"])]:
+        if other and other.get("product_id"):
+            nodes.setdefault(other["product_id"], {"id": other["product_id"], "kind": "product", "label": other["name"], "status": other.get("status")})
+            edges.append({"from": p["product_id"], "to": other["product_id"], "kind": "REPLACED_BY"} if kind == "REPLACED_BY"
+                         else {"from": other["product_id"], "to": p["product_id"], "kind": "REPLACED_BY"})
+    unique = {(e["from"], e["to"], e["kind"]): e for e in edges}
+    return {"nodes": list(nodes.values()), "edges": list(unique.values())}
 
 
 def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
@@ -105,9 +187,38 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
     @app.post("/v1/search", response_model=SearchResponse)
     def search(body: SearchRequest) -> dict[str, Any]:
         retriever = stack.retriever
-        hits = retriever.search(body.query, top_k=body.top_k, doc_types=tuple(body.doc_types or ()))
-        flags = retriever.flags_for(retriever.linker.link(body.query), hits)
-        return {"hits": [h.hit() for h in hits], "flags": [f.to_dict() for f in flags]}
+        product_ids = _filter_products(stack, body)
+        if product_ids is not None and not product_ids:
+            return {"hits": [], "flags": [], "total": 0, "terms": []}
+        q = retriever.understand(body.query)
+        hits = retriever.search(
+            body.query, top_k=body.top_k, doc_types=tuple(body.doc_types or ()), product_ids=tuple(product_ids or ())
+        )
+        flags = retriever.flags_for(q.linked, hits)
+        terms = sorted({w for w in q.words() | set(retriever.analyzer.words(q.text)) if len(w) >= 2}, key=len, reverse=True)
+        return {"hits": [h.hit() for h in hits], "flags": [f.to_dict() for f in flags], "total": len(hits), "terms": terms}
+
+    @app.get("/v1/products", response_model=list[ProductSummary])
+    def list_products() -> list[dict[str, Any]]:
+        return stack.graph.list_products()
+
+    @app.get("/v1/products/{product_id}/overview")
+    def product_overview(product_id: str) -> dict[str, Any]:
+        overview = stack.graph.product_overview(product_id)
+        if overview is None:
+            raise NotFoundError(f"unknown product_id '{product_id}'")
+        sections = _sections(stack, [d["doc_id"] for d in overview["product"]["documents"]])
+        overview["clauses"] = sections
+        overview["flags"] = [f.to_dict() for f in product_flags(stack.graph, [product_id])]
+        overview["graph"] = _neighbourhood(overview)
+        return overview
+
+    @app.get("/v1/documents/{doc_id}")
+    def get_document(doc_id: str) -> dict[str, Any]:
+        info = stack.graph.document_info(doc_id)
+        if info is None:
+            raise NotFoundError(f"unknown doc_id '{doc_id}'")
+        return {**info, "sections": _sections(stack, [doc_id])}
 
     @app.get("/v1/products/{product_id}", response_model=ProductOut)
     def get_product(product_id: str) -> dict[str, Any]:
@@ -137,6 +248,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
             if stack.graph.get_product(successor) is None:
                 raise InputError(f"replaced_by: unknown product_id '{successor}'")
         stack.graph.update_product(product_id, changes)
+        stack.graph.log_status(product_id, {**changes, "source": "api"})
         logger.info("product %s updated: %s", product_id, ", ".join(sorted(changes)))
         return stack.graph.get_product(product_id)  # type: ignore[return-value]
 

@@ -40,6 +40,12 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     doc_types: list[DocTypeName] | None = None
     top_k: int = Field(10, ge=1, le=100)
+    # compliance filters on the products clauses belong to (any given filter limits hits to clauses)
+    insurers: list[str] | None = None
+    product_ids: list[str] | None = None
+    statuses: list[Status] | None = None
+    effective_from: str | None = Field(None, description="products on sale from this ISO date or later")
+    effective_to: str | None = Field(None, description="products on sale from this ISO date or earlier")
 
 
 class HitOut(BaseModel):
@@ -59,6 +65,20 @@ class CitationOut(HitOut):
 class SearchResponse(BaseModel):
     hits: list[HitOut]
     flags: list[FlagOut] = []
+    total: int = 0
+    terms: list[str] = []  # words to highlight: the query's words and their synonyms
+
+
+class ProductSummary(BaseModel):
+    product_id: str
+    name: str
+    insurer: str | None = None
+    category: str | None = None
+    status: str
+    effective_date: str | None = None
+    discontinued_date: str | None = None
+    successor_id: str | None = None
+    successor_name: str | None = None
 
 
 class AskResponse(BaseModel):

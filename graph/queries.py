@@ -61,7 +61,7 @@ LIST_PRODUCTS = """
 MATCH (p:Product)
 OPTIONAL MATCH (p)-[:REPLACED_BY]->(s:Product)
 RETURN p.product_id AS product_id, p.name AS name, p.aliases AS aliases, p.status AS status,
-       p.insurer AS insurer, p.category AS category,
+       p.insurer AS insurer, p.category AS category, p.effective_date AS effective_date,
        p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name
 ORDER BY product_id
 """
@@ -230,3 +230,41 @@ RETURN id AS doc_id, p.product_id AS product_id
 
 COUNT_NODES = "MATCH (n) RETURN labels(n) AS labels, count(n) AS n"
 COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN type(r) AS type, count(r) AS n"
+
+# --- product page ---------------------------------------------------------------------------
+
+PRODUCT_CLAUSE_CITATIONS = """
+MATCH (p:Product {product_id: $product_id})-[:HAS_CLAUSE]->(c:Clause)-[:CITES]->(a:Article)
+OPTIONAL MATCH (r:Regulation)-[:HAS_ARTICLE]->(a)
+RETURN c.locator AS clause, c.doc_id AS doc_id, a.key AS article_key, a.locator AS article, a.law_key AS law_key,
+       r.doc_id AS regulation_doc_id, r.title AS regulation_title
+"""
+
+PRODUCT_CASES = """
+MATCH (d:Case)-[:CONCERNS]->(p:Product {product_id: $product_id})
+RETURN d.doc_id AS doc_id, d.title AS title
+"""
+
+CASE_CITATIONS = """
+UNWIND $doc_ids AS id
+MATCH (:Case {doc_id: id})-[:CITES]->(a:Article)
+OPTIONAL MATCH (r:Regulation)-[:HAS_ARTICLE]->(a)
+RETURN id AS doc_id, a.key AS article_key, a.locator AS article, a.law_key AS law_key,
+       r.doc_id AS regulation_doc_id, r.title AS regulation_title
+"""
+
+PREDECESSORS = """
+MATCH (x:Product)-[:REPLACED_BY]->(p:Product {product_id: $product_id})
+RETURN x.product_id AS product_id, x.name AS name, x.status AS status
+"""
+
+APPEND_STATUS_LOG = """
+MATCH (p:Product {product_id: $product_id})
+SET p.status_log = coalesce(p.status_log, []) + [$entry]
+"""
+
+DOCUMENT_INFO = """
+MATCH (d:Document {doc_id: $doc_id})
+RETURN d.doc_id AS doc_id, d.title AS title, d.doc_type AS doc_type, d.product_id AS product_id,
+       d.audience AS audience, d.ingested_at AS ingested_at, d.version AS version
+"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +83,50 @@ class GraphStore:
 
     def list_products(self) -> list[dict[str, Any]]:
         return self.executor.run(q.LIST_PRODUCTS)
+
+    def log_status(self, product_id: str, entry: dict[str, Any]) -> None:
+        """Append one line to the product's status history (catalog import or API change)."""
+        line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}, ensure_ascii=False)
+        self.executor.run(q.APPEND_STATUS_LOG, {"product_id": product_id, "entry": line}, write=True)
+
+    def status_history(self, product: dict[str, Any]) -> list[dict[str, Any]]:
+        """Catalog dates first (上市, 停售), then every recorded change, oldest first."""
+        events: list[dict[str, Any]] = []
+        if product.get("effective_date"):
+            events.append({"date": product["effective_date"], "status": "on_sale", "source": "catalog"})
+        for line in product.get("status_log") or []:
+            try:
+                entry = json.loads(line)
+            except (TypeError, ValueError):
+                continue
+            events.append({"date": entry.get("at", "")[:10], **entry})
+        if product.get("discontinued_date") and product.get("status") != "on_sale":
+            events.append({"date": product["discontinued_date"], "status": product.get("status"), "source": "catalog"})
+        return sorted(events, key=lambda e: str(e.get("date") or ""))
+
+    def product_overview(self, product_id: str) -> dict[str, Any] | None:
+        """Everything the product page shows: facts, history, clauses' citations, cases, neighbours."""
+        product = self.get_product(product_id)
+        if product is None:
+            return None
+        run = self.executor.run
+        cites = run(q.PRODUCT_CLAUSE_CITATIONS, {"product_id": product_id})
+        cases = run(q.PRODUCT_CASES, {"product_id": product_id})
+        case_cites = run(q.CASE_CITATIONS, {"doc_ids": [c["doc_id"] for c in cases]}) if cases else []
+        successor = self.product_status([product["replaced_by"]]) if product.get("replaced_by") else []
+        return {
+            "product": product,
+            "history": self.status_history(product),
+            "clause_citations": cites,
+            "cases": cases,
+            "case_citations": case_cites,
+            "predecessors": run(q.PREDECESSORS, {"product_id": product_id}),
+            "successor": successor[0] if successor else None,
+        }
+
+    def document_info(self, doc_id: str) -> dict[str, Any] | None:
+        rows = self.executor.run(q.DOCUMENT_INFO, {"doc_id": doc_id})
+        return rows[0] if rows else None
 
     def product_status(self, product_ids: list[str]) -> list[dict[str, Any]]:
         if not product_ids:

@@ -120,9 +120,11 @@ class Retriever:
 
     # --- public -----------------------------------------------------------------------------
 
-    def search(self, query: str, top_k: int = 10, doc_types: tuple[str, ...] = ()) -> list[Evidence]:
+    def search(
+        self, query: str, top_k: int = 10, doc_types: tuple[str, ...] = (), product_ids: tuple[str, ...] = ()
+    ) -> list[Evidence]:
         q = self.understand(query)
-        return self._retrieve(q, top_k, SearchFilter(doc_types=doc_types))
+        return self._retrieve(q, top_k, SearchFilter(doc_types=doc_types, product_ids=product_ids))
 
     def ask(
         self,

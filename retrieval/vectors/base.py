@@ -66,7 +66,7 @@ class VectorIndex(Protocol):
     def all_ids(self) -> list[str]:
         ...
 
-    def payloads(self) -> Iterator[dict[str, Any]]:
+    def payloads(self, flt: SearchFilter | None = None) -> Iterator[dict[str, Any]]:
         ...
 
     def close(self) -> None:

@@ -141,11 +141,13 @@ class EdgeIndex:
                 break
         return ids
 
-    def payloads(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every point's payload, in id order (for baselines and consistency checks)."""
+    def payloads(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every point's payload (matching ``flt``), in id order: documents, baselines, consistency checks."""
         offset = None
+        condition = self._filter(flt) if flt else None
         while True:
-            records, offset = self._shard.scroll(self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True))
+            request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, filter=condition)
+            records, offset = self._shard.scroll(request)
             for r in records:
                 yield dict(r.payload or {})
             if offset is None:
