@@ -21,7 +21,7 @@ _DOC_TYPES = (
 )
 _STATUS = re.compile(
     r"还在售|在售吗|在卖吗|还卖吗|还在卖|停售|停卖|下架|还能买|能不能买|还可以买|还能投保|能不能投保|"
-    r"还能推荐|能推荐吗|可以推荐吗|暂停销售|还有得卖|还有卖|销售状态"
+    r"还能推荐|能推荐吗|可以推荐吗|暂停销售|还有得卖|还有卖|销售状态|还能卖|能不能卖|还在销售|还卖不卖|还可以卖"
 )
 # A case's standard sections, by what the question asks about the case.
 _CASE_SECTIONS = (

@@ -1,0 +1,140 @@
+// Chat for brokers: streamed answers, citation chips, red banners for products off sale,
+// history kept for the browser session, copy with sources, starter questions.
+import { ApiError, stream } from "./api.js";
+import { docLink, el, flagBanner } from "./dom.js";
+
+const KEY = "brokerkg.chat";
+const STARTERS = ["康宁2019的等待期多久？", "保险法第十六条说什么", "酒驾出事意外险赔不赔", "守护定寿还能卖吗？", "等待期内确诊被拒赔的案例"];
+
+function load() {
+  try { return JSON.parse(sessionStorage.getItem(KEY)) || { conversationId: null, turns: [] }; }
+  catch { return { conversationId: null, turns: [] }; }
+}
+function save(state) { sessionStorage.setItem(KEY, JSON.stringify(state)); }
+
+export function openPassage(c) {
+  const dialog = document.getElementById("passage");
+  document.getElementById("passage-title").textContent = c.title;
+  document.getElementById("passage-locator").textContent = `${c.locator || ""}`;
+  document.getElementById("passage-text").textContent = c.text;
+  document.getElementById("passage-link").href = docLink(c.doc_id, c.locator);
+  dialog.showModal();
+}
+
+// Answer text with each [n] turned into a chip that opens citation n.
+function answerBody(text, citations) {
+  const body = el("div", { class: "a" });
+  const byN = new Map(citations.map((c) => [c.n, c]));
+  let last = 0;
+  for (const m of text.matchAll(/\[(\d+)\]/g)) {
+    body.append(text.slice(last, m.index));
+    const c = byN.get(Number(m[1]));
+    body.append(c ? el("button", { class: "chip", type: "button", title: `${c.title} ${c.locator}`, onclick: () => openPassage(c) }, `[${m[1]}]`) : m[0]);
+    last = m.index + m[0].length;
+  }
+  body.append(text.slice(last));
+  return body;
+}
+
+function plainAnswer(text) {
+  // the banners show the warnings; the answer body shows the rest
+  return text.split("\n").filter((line) => !line.startsWith("⚠ 注意：")).join("\n");
+}
+
+function copyText(turn) {
+  const lines = [`问：${turn.question}`, `答：${turn.answer}`];
+  if (turn.citations.length) {
+    lines.push("参考来源：", ...turn.citations.map((c) => `[${c.n}] 《${c.title}》${c.locator}`));
+  }
+  return lines.join("\n");
+}
+
+async function copy(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = el("textarea", {}, text);
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "已复制";
+  setTimeout(() => { button.textContent = "复制答案和出处"; }, 1500);
+}
+
+function renderTurn(turn) {
+  const box = el("article", { class: "turn", "data-state": turn.state || "done" });
+  box.append(el("div", { class: "q" }, turn.question));
+  if (turn.resolved) box.append(el("div", { class: "resolved" }, `按上文理解为：${turn.resolved}`));
+  for (const flag of turn.flags || []) box.append(flagBanner(flag));
+  if (turn.error) {
+    box.append(el("div", { class: "error", role: "alert" }, `出错了：${turn.error}`));
+    return box;
+  }
+  box.append(answerBody(plainAnswer(turn.answer || "检索中…"), turn.citations || []));
+  if (turn.citations && turn.citations.length) {
+    box.append(el("ol", { class: "sources" }, turn.citations.map((c) =>
+      el("li", { value: c.n }, el("a", { href: docLink(c.doc_id, c.locator) }, `${c.title} ${c.locator}`),
+        " ", el("button", { class: "chip", type: "button", onclick: () => openPassage(c) }, "原文")))));
+  }
+  if (turn.state === "done") {
+    const button = el("button", { class: "secondary", type: "button", onclick: (e) => copy(copyText(turn), e.target) }, "复制答案和出处");
+    box.append(el("div", { class: "actions" }, button, el("span", { class: "mode" }, turn.mode === "generated" ? "模型生成·已核验引用" : "原文摘录")));
+  }
+  return box;
+}
+
+export function chatView(root) {
+  const state = load();
+  const log = el("section", { id: "log" });
+  const input = el("input", { id: "q", name: "question", autocomplete: "off", placeholder: "例如：康宁2019的等待期是多久？", maxlength: "2000", required: true, "aria-label": "问题" });
+  const form = el("form", { class: "ask" }, input, el("button", { type: "submit" }, "提问"));
+  const clear = el("button", { class: "secondary", type: "button", onclick: () => { sessionStorage.removeItem(KEY); chatView(root); } }, "新对话");
+
+  function render() {
+    log.replaceChildren();
+    if (!state.turns.length) {
+      log.append(el("p", { class: "empty" }, "还没有问题。问法规、条款或理赔案例，回答都带出处；停售产品会以红色提示并给出替代产品。"));
+      log.append(el("div", { class: "starters" }, STARTERS.map((q) => el("button", { type: "button", onclick: () => ask(q) }, q))));
+    }
+    for (const turn of state.turns) log.append(renderTurn(turn));
+  }
+
+  async function ask(question) {
+    const turn = { question, answer: "", citations: [], flags: [], state: "streaming" };
+    state.turns.push(turn);
+    render();
+    const live = () => { log.lastChild.replaceWith(renderTurn(turn)); };
+    try {
+      await stream("/v1/ask", { question, conversation_id: state.conversationId || undefined }, (kind, data) => {
+        if (kind === "meta") state.conversationId = data.conversation_id;
+        else if (kind === "token") turn.answer += data.text;
+        else if (kind === "replace") turn.answer = data.text;
+        else if (kind === "citations") turn.citations = data.citations;
+        else if (kind === "flags") turn.flags = data.flags;
+        else if (kind === "done") { turn.answer = data.answer; turn.mode = data.mode; turn.resolved = data.resolved_question; }
+        else if (kind === "error") throw new ApiError(data.error.message);
+        live();
+      });
+      turn.state = "done";
+    } catch (err) {
+      turn.state = "done";
+      turn.error = err instanceof ApiError ? err.message : "出现意外错误，请重试。";
+    }
+    save(state);
+    live();
+    log.lastChild.scrollIntoView({ block: "end" });
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question) return;
+    input.value = "";
+    ask(question);
+  });
+  root.replaceChildren(el("div", { class: "bar" }, el("h1", {}, "经纪人助手"), clear), log, form);
+  render();
+  input.focus();
+}

@@ -1,0 +1,25 @@
+// Hash router: #/chat, #/search, #/product/ID, #/doc/ID?loc=…
+import { chatView } from "./chat.js";
+import { docView } from "./doc.js";
+import { productView } from "./product.js";
+import { searchView } from "./search.js";
+
+const view = document.getElementById("view");
+
+function route() {
+  const hash = location.hash || "#/chat";
+  const [path, query] = hash.slice(1).split("?");
+  const params = new URLSearchParams(query || "");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === parts[0]));
+  const dialog = document.getElementById("passage");
+  if (dialog.open) dialog.close();
+  if (parts[0] === "search") searchView(view);
+  else if (parts[0] === "product" && parts[1]) productView(view, parts[1]);
+  else if (parts[0] === "doc" && parts[1]) docView(view, parts[1], params.get("loc"));
+  else chatView(view);
+  window.scrollTo(0, 0);
+}
+
+window.addEventListener("hashchange", route);
+route();
