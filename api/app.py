@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
@@ -12,16 +11,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import install_error_handlers
+from api.errors import error_response, install_error_handlers
 from api.schemas import (
     AskRequest,
     AskResponse,
     CatalogImportRequest,
     ChatCompletionRequest,
+    DocumentPatch,
     Health,
     IngestRequest,
     ProductOut,
@@ -30,10 +30,13 @@ from api.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from api.security import KeyStore, Principal, RateLimiter, check, is_loopback, principal_for
 from brokerkg import __version__
+from brokerkg.audit import AuditLog
 from brokerkg.errors import BrokerKGError, InputError, NotFoundError
 from brokerkg.stack import Stack
 from ingest.catalog import parse_iso_date
+from ingest.mask import mask_pii
 from retrieval.flags import product_flags
 
 logger = logging.getLogger(__name__)
@@ -41,11 +44,7 @@ logger = logging.getLogger(__name__)
 
 def _require_loopback(request: Request) -> None:
     host = request.client.host if request.client else ""
-    try:
-        ok = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = host in ("testclient", "localhost")
-    if not ok:
+    if not is_loopback(host):
         raise InputError("this endpoint reads files on the server and only accepts loopback clients")
 
 
@@ -94,13 +93,30 @@ def _filter_products(stack: Stack, body: Any) -> list[str] | None:
     return out
 
 
-def _sections(stack: Stack, doc_ids: list[str]) -> list[dict[str, Any]]:
+def _prepared_sources(prepared: Any) -> dict[str, Any]:
+    return {
+        "citations": [{"doc_id": ev.doc_id, "locator": ev.locator} for ev in prepared.evidence],
+        "flags": [f.to_dict() for f in prepared.flags],
+    }
+
+
+def _visible_docs(stack: Stack, doc_ids: list[str], audiences: tuple[str, ...]) -> set[str]:
+    out = set()
+    for doc_id in doc_ids:
+        info = stack.graph.document_info(doc_id)
+        if info and (not audiences or info.get("audience") in audiences):
+            out.add(doc_id)
+    return out
+
+
+def _sections(stack: Stack, doc_ids: list[str], audiences: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Documents as sections in reading order: locator, heading, text (chunks of a section joined)."""
     from retrieval.vectors.base import SearchFilter
 
     if not doc_ids:
         return []
-    chunks = sorted(stack.index.payloads(SearchFilter(doc_ids=tuple(doc_ids))), key=lambda p: (p["doc_id"], int(p.get("position") or 0)))
+    flt = SearchFilter(doc_ids=tuple(doc_ids), audiences=audiences)
+    chunks = sorted(stack.index.payloads(flt), key=lambda p: (p["doc_id"], int(p.get("position") or 0)))
     sections: list[dict[str, Any]] = []
     for c in chunks:
         last = sections[-1] if sections else None
@@ -161,6 +177,63 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
     app = FastAPI(title="BrokerKG", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     write_lock = threading.Lock()  # ingest and catalog imports run one at a time
+    keys = KeyStore(stack.data_dir)
+    audit = AuditLog(stack.data_dir)
+    limiter = RateLimiter(stack.settings.rate_limit_per_minute, stack.settings.rate_limit_burst)
+    app.state.keys, app.state.audit = keys, audit
+    if not keys.active():
+        logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")
+
+    def allow(permission: str) -> Any:
+        def dependency(request: Request) -> Principal:
+            host = request.client.host if request.client else ""
+            principal = principal_for(keys, request.headers, host)
+            request.state.principal = principal
+            check(principal, permission)
+            limiter.take(principal.key_id if principal.key_id != "local" else f"local:{host}")
+            return principal
+
+        return Depends(dependency)
+
+    @app.middleware("http")
+    async def audit_every_request(request: Request, call_next: Any) -> Any:
+        """One audit record per request, written before the response goes out."""
+        request.state.audit = {}
+        try:
+            response = await call_next(request)
+        except Exception:  # the error handlers answer everything; this is the last resort
+            logger.exception("request failed outside the error handlers")
+            response = error_response(500, "internal_error", "internal error")
+        principal = getattr(request.state, "principal", None)
+        route = request.scope.get("route")
+        detail = request.state.audit
+        record = {
+            "key_id": principal.key_id if principal else None,
+            "role": principal.role if principal else None,
+            "method": request.method,
+            "endpoint": f"{request.method} {getattr(route, 'path', request.url.path)}",
+            "path": request.url.path,
+            "status": response.status_code,
+            "client": request.client.host if request.client else None,
+            "question": detail.get("question"),
+            "sources": detail.get("sources", []),
+            "flags": detail.get("flags", []),
+        }
+        try:
+            audit.append(record)
+        except BrokerKGError as exc:  # an unaudited answer must not go out
+            logger.error("%s", exc)
+            return error_response(503, "audit_unavailable", "the audit log cannot be written; request refused")
+        return response
+
+    def audited(request: Request, question: str | None, data: dict[str, Any] | None = None) -> None:
+        detail = request.state.audit
+        if question is not None:
+            detail["question"] = mask_pii(question)
+        if data:
+            cites = data.get("citations") or data.get("hits") or []
+            detail["sources"] = [{"doc_id": c["doc_id"], "locator": c.get("locator")} for c in cites]
+            detail["flags"] = [f["product_id"] for f in data.get("flags", [])]
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> dict[str, str]:
@@ -168,67 +241,119 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/v1/ask", response_model=AskResponse)
-    def ask(body: AskRequest) -> Any:
+    def ask(body: AskRequest, request: Request, who: Principal = allow("ask")) -> Any:
         retriever = stack.retriever
         conversation = retriever.conversations.get(body.conversation_id) if retriever.conversations else None
+        prepared = retriever.prepare(body.question, body.top_k, conversation, audiences=who.audiences)
         if body.stream:
-            events = retriever.ask_stream(body.question, top_k=body.top_k, audience=body.audience, conversation=conversation)
+            audited(request, body.question, _prepared_sources(prepared))
+            events = retriever.ask_stream(
+                body.question, top_k=body.top_k, audience=body.audience, conversation=conversation, prepared=prepared
+            )
             return StreamingResponse(_sse(events, conversation), media_type="text/event-stream", headers=_SSE_HEADERS)
-        return retriever.ask(body.question, top_k=body.top_k, audience=body.audience, conversation=conversation).to_dict()
+        data = retriever.ask(
+            body.question, top_k=body.top_k, audience=body.audience, conversation=conversation, prepared=prepared
+        ).to_dict()
+        audited(request, body.question, data)
+        return data
 
     @app.post("/v1/chat/completions")
-    def chat_completions(body: ChatCompletionRequest) -> Any:
+    def chat_completions(body: ChatCompletionRequest, request: Request, who: Principal = allow("ask")) -> Any:
         from api import chat_completions as cc
 
+        question, conversation = cc.history(stack, body)
+        prepared = stack.retriever.prepare(question, body.top_k, conversation, audiences=who.audiences)
         if body.stream:
-            return StreamingResponse(cc.stream(stack, body), media_type="text/event-stream", headers=_SSE_HEADERS)
-        return cc.complete(stack, body)
+            audited(request, question, _prepared_sources(prepared))
+            chunks = cc.stream(stack, body, question, conversation, prepared)
+            return StreamingResponse(chunks, media_type="text/event-stream", headers=_SSE_HEADERS)
+        data = cc.complete(stack, body, question, conversation, prepared)
+        audited(request, question, data["brokerkg"])
+        return data
 
     @app.post("/v1/search", response_model=SearchResponse)
-    def search(body: SearchRequest) -> dict[str, Any]:
+    def search(body: SearchRequest, request: Request, who: Principal = allow("search")) -> dict[str, Any]:
         retriever = stack.retriever
         product_ids = _filter_products(stack, body)
         if product_ids is not None and not product_ids:
+            audited(request, body.query)
             return {"hits": [], "flags": [], "total": 0, "terms": []}
         q = retriever.understand(body.query)
         hits = retriever.search(
-            body.query, top_k=body.top_k, doc_types=tuple(body.doc_types or ()), product_ids=tuple(product_ids or ())
+            body.query, top_k=body.top_k, doc_types=tuple(body.doc_types or ()), product_ids=tuple(product_ids or ()),
+            audiences=who.audiences,
         )
         flags = retriever.flags_for(q.linked, hits)
         terms = sorted({w for w in q.words() | set(retriever.analyzer.words(q.text)) if len(w) >= 2}, key=len, reverse=True)
-        return {"hits": [h.hit() for h in hits], "flags": [f.to_dict() for f in flags], "total": len(hits), "terms": terms}
+        data = {"hits": [h.hit() for h in hits], "flags": [f.to_dict() for f in flags], "total": len(hits), "terms": terms}
+        audited(request, body.query, data)
+        return data
+
+    @app.get("/v1/audit")
+    def get_audit(
+        request: Request,
+        key_id: str | None = None,
+        role: str | None = None,
+        endpoint: str | None = None,
+        status: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        doc_id: str | None = None,
+        limit: int = 100,
+        who: Principal = allow("audit.read"),
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= 10000:
+            raise InputError("limit: must be between 1 and 10000")
+        records = audit.query(key_id=key_id, role=role, endpoint=endpoint, status=status, since=since, until=until,
+                              doc_id=doc_id, limit=limit)
+        return {"records": records, "count": len(records)}
 
     @app.get("/v1/products", response_model=list[ProductSummary])
-    def list_products() -> list[dict[str, Any]]:
+    def list_products(who: Principal = allow("products.read")) -> list[dict[str, Any]]:
         return stack.graph.list_products()
 
     @app.get("/v1/products/{product_id}/overview")
-    def product_overview(product_id: str) -> dict[str, Any]:
+    def product_overview(product_id: str, who: Principal = allow("products.read")) -> dict[str, Any]:
         overview = stack.graph.product_overview(product_id)
         if overview is None:
             raise NotFoundError(f"unknown product_id '{product_id}'")
-        sections = _sections(stack, [d["doc_id"] for d in overview["product"]["documents"]])
+        if who.audiences:  # a cs_bot sees the product's public documents and cases only
+            visible = _visible_docs(stack, [d["doc_id"] for d in overview["product"]["documents"]]
+                                    + [c["doc_id"] for c in overview["cases"]], who.audiences)
+            overview["product"]["documents"] = [d for d in overview["product"]["documents"] if d["doc_id"] in visible]
+            overview["cases"] = [c for c in overview["cases"] if c["doc_id"] in visible]
+            overview["case_citations"] = [c for c in overview["case_citations"] if c["doc_id"] in visible]
+            overview["clause_citations"] = [c for c in overview["clause_citations"] if c["doc_id"] in visible]
+        sections = _sections(stack, [d["doc_id"] for d in overview["product"]["documents"]], who.audiences)
         overview["clauses"] = sections
         overview["flags"] = [f.to_dict() for f in product_flags(stack.graph, [product_id])]
         overview["graph"] = _neighbourhood(overview)
         return overview
 
     @app.get("/v1/documents/{doc_id}")
-    def get_document(doc_id: str) -> dict[str, Any]:
+    def get_document(doc_id: str, request: Request, who: Principal = allow("documents.read")) -> dict[str, Any]:
         info = stack.graph.document_info(doc_id)
-        if info is None:
+        if info is None or (who.audiences and info.get("audience") not in who.audiences):
+            raise NotFoundError(f"unknown doc_id '{doc_id}'")  # internal documents do not exist for a cs_bot
+        request.state.audit["sources"] = [{"doc_id": doc_id, "locator": None}]
+        return {**info, "sections": _sections(stack, [doc_id], who.audiences)}
+
+    @app.patch("/v1/documents/{doc_id}")
+    def patch_document(doc_id: str, body: DocumentPatch, who: Principal = allow("documents.write")) -> dict[str, Any]:
+        if stack.graph.document_info(doc_id) is None:
             raise NotFoundError(f"unknown doc_id '{doc_id}'")
-        return {**info, "sections": _sections(stack, [doc_id])}
+        stack.ingestor.set_audience(doc_id, body.audience)
+        return stack.graph.document_info(doc_id)  # type: ignore[return-value]
 
     @app.get("/v1/products/{product_id}", response_model=ProductOut)
-    def get_product(product_id: str) -> dict[str, Any]:
+    def get_product(product_id: str, who: Principal = allow("products.read")) -> dict[str, Any]:
         product = stack.graph.get_product(product_id)
         if product is None:
             raise NotFoundError(f"unknown product_id '{product_id}'")
         return product
 
     @app.patch("/v1/products/{product_id}", response_model=ProductOut)
-    def patch_product(product_id: str, body: ProductPatch) -> dict[str, Any]:
+    def patch_product(product_id: str, body: ProductPatch, who: Principal = allow("products.write")) -> dict[str, Any]:
         if stack.graph.get_product(product_id) is None:
             raise NotFoundError(f"unknown product_id '{product_id}'")
         changes = body.model_dump(exclude_unset=True)
@@ -248,19 +373,19 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
             if stack.graph.get_product(successor) is None:
                 raise InputError(f"replaced_by: unknown product_id '{successor}'")
         stack.graph.update_product(product_id, changes)
-        stack.graph.log_status(product_id, {**changes, "source": "api"})
+        stack.graph.log_status(product_id, {**changes, "source": "api", "key_id": who.key_id})
         logger.info("product %s updated: %s", product_id, ", ".join(sorted(changes)))
         return stack.graph.get_product(product_id)  # type: ignore[return-value]
 
     @app.post("/v1/ingest")
-    def ingest(body: IngestRequest, request: Request) -> dict[str, Any]:
+    def ingest(body: IngestRequest, request: Request, who: Principal = allow("ingest")) -> dict[str, Any]:
         _require_loopback(request)
         with write_lock:
             report = stack.ingestor.ingest([Path(p) for p in body.paths], body.type, body.audience)
         return report.to_dict()
 
     @app.post("/v1/catalog/import")
-    def catalog_import(body: CatalogImportRequest, request: Request) -> dict[str, Any]:
+    def catalog_import(body: CatalogImportRequest, request: Request, who: Principal = allow("ingest")) -> dict[str, Any]:
         _require_loopback(request)
         from ingest.pipeline import import_catalog
 

@@ -27,7 +27,7 @@ def footer(citations: list[dict[str, Any]]) -> str:
     return "\n\n参考来源：\n" + "\n".join(lines)
 
 
-def _history(stack: Any, body: ChatCompletionRequest) -> tuple[str, Conversation]:
+def history(stack: Any, body: ChatCompletionRequest) -> tuple[str, Conversation]:
     users = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
     if not users:
         raise InputError("messages: at least one user message with text is required")
@@ -49,9 +49,8 @@ def _extra(data: dict[str, Any]) -> dict[str, Any]:
     return {k: data[k] for k in ("citations", "flags", "mode", "resolved_question") if k in data}
 
 
-def complete(stack: Any, body: ChatCompletionRequest) -> dict[str, Any]:
-    question, conversation = _history(stack, body)
-    data = stack.retriever.ask(question, top_k=body.top_k, audience="cs_bot", conversation=_detached(conversation)).to_dict()
+def complete(stack: Any, body: ChatCompletionRequest, question: str, conversation: Conversation, prepared: Any) -> dict[str, Any]:
+    data = stack.retriever.ask(question, top_k=body.top_k, audience="cs_bot", conversation=conversation, prepared=prepared).to_dict()
     content = data["answer"] + footer(data["citations"])
     return {
         "id": conversation.id,
@@ -64,8 +63,7 @@ def complete(stack: Any, body: ChatCompletionRequest) -> dict[str, Any]:
     }
 
 
-def stream(stack: Any, body: ChatCompletionRequest) -> Iterator[str]:
-    question, conversation = _history(stack, body)
+def stream(stack: Any, body: ChatCompletionRequest, question: str, conversation: Conversation, prepared: Any) -> Iterator[str]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> str:
@@ -84,7 +82,8 @@ def stream(stack: Any, body: ChatCompletionRequest) -> Iterator[str]:
     done: dict[str, Any] = {}
     citations: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
-    for event in stack.retriever.ask_stream(question, top_k=body.top_k, audience="cs_bot", conversation=_detached(conversation)):
+    events = stack.retriever.ask_stream(question, top_k=body.top_k, audience="cs_bot", conversation=conversation, prepared=prepared)
+    for event in events:
         kind = event["event"]
         if kind == "token":
             yield chunk({"content": event["text"]})
@@ -101,7 +100,3 @@ def stream(stack: Any, body: ChatCompletionRequest) -> Iterator[str]:
     yield chunk({}, "stop", _extra({**done, "citations": citations, "flags": flags}))
     yield "data: [DONE]\n\n"
 
-
-def _detached(conversation: Conversation) -> Conversation:
-    """The history lives in the request; nothing is stored for chat completions."""
-    return conversation

@@ -48,6 +48,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BrokerKGError)
     async def _ours(_: Request, exc: BrokerKGError) -> JSONResponse:
         headers = {"Retry-After": "2"} if isinstance(exc, DependencyError) else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         if exc.status >= 500:
             logger.error("%s: %s", exc.code, exc)
         return error_response(exc.status, exc.code, str(exc), headers)

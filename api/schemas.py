@@ -142,6 +142,12 @@ class IngestRequest(BaseModel):
     audience: Literal["public", "internal"] = "public"
 
 
+class DocumentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audience: Literal["public", "internal"]
+
+
 class CatalogImportRequest(BaseModel):
     path: str
 

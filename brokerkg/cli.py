@@ -178,6 +178,39 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from api.security import KeyStore
+
+    keys = KeyStore(settings.data_dir)
+    if args.keys_command == "create":
+        token, record = keys.create(args.role, args.name or "")
+        print(token)
+        print(f"key {record['key_id']} ({record['role']}) created; the key is shown once, store it now", file=sys.stderr)
+    elif args.keys_command == "list":
+        rows = keys.list()
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        for r in rows if not args.json else []:
+            state = f"revoked {r['revoked_at']}" if r.get("revoked_at") else "active"
+            print(f"{r['key_id']}  {r['role']:<10} {state:<28} {r['created_at']}  {r.get('name', '')}")
+        if not rows and not args.json:
+            print("no keys: the server accepts loopback clients only", file=sys.stderr)
+    else:
+        record = keys.revoke(args.key_id)
+        print(f"key {record['key_id']} revoked at {record['revoked_at']}")
+    return 0
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.audit import AuditLog
+
+    report = AuditLog(settings.data_dir).verify()
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}", file=sys.stderr)
+    print(f"{report.records} records, chain {'intact' if report.ok else 'BROKEN'}")
+    return 0 if report.ok else 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -225,6 +258,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.set_defaults(func=cmd_ask)
 
+    p = sub.add_parser("keys", help="API keys: create, list, revoke (stored hashed in the data dir)")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    k = keys_sub.add_parser("create", help="create a key and print it once")
+    k.add_argument("--role", required=True, choices=["broker", "cs_bot", "compliance", "admin"])
+    k.add_argument("--name", default="", help="who or what uses it")
+    k = keys_sub.add_parser("list", help="list keys (never the secrets)")
+    k.add_argument("--json", action="store_true")
+    k = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    k.add_argument("key_id")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("audit", help="the audit log")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    a = audit_sub.add_parser("verify", help="check the hash chain: any modified, deleted, inserted or reordered record")
+    a.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency)")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
     p.add_argument("--baselines", action="store_true", help="also run BM25 only, dense only and a naive LangChain RAG")
@@ -240,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval") else settings.log_level)
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit") else settings.log_level)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

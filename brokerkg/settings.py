@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 60.0
     prompts_dir: Path | None = Field(None, description="Use these prompt templates instead of the shipped prompts/.")
 
+    rate_limit_per_minute: float = Field(120.0, description="Requests per minute per API key (0: no limit).")
+    rate_limit_burst: int = Field(30, description="Requests a key may make at once before the per-minute rate applies.")
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -268,3 +268,12 @@ MATCH (d:Document {doc_id: $doc_id})
 RETURN d.doc_id AS doc_id, d.title AS title, d.doc_type AS doc_type, d.product_id AS product_id,
        d.audience AS audience, d.ingested_at AS ingested_at, d.version AS version
 """
+
+SET_AUDIENCE = """
+MATCH (d:Document {doc_id: $doc_id})
+SET d.audience = $audience
+WITH d
+OPTIONAL MATCH (d)-[:HAS_CLAUSE|HAS_ARTICLE]->(part)
+SET part.audience = $audience
+RETURN d.chunk_ids AS chunk_ids
+"""

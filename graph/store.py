@@ -123,6 +123,11 @@ class GraphStore:
             "successor": successor[0] if successor else None,
         }
 
+    def set_audience(self, doc_id: str, audience: str) -> list[str]:
+        """Set a document's audience (and its sections'); returns its chunk ids."""
+        rows = self.executor.run(q.SET_AUDIENCE, {"doc_id": doc_id, "audience": audience}, write=True)
+        return list(rows[0]["chunk_ids"] or []) if rows else []
+
     def document_info(self, doc_id: str) -> dict[str, Any] | None:
         rows = self.executor.run(q.DOCUMENT_INFO, {"doc_id": doc_id})
         return rows[0] if rows else None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brokerkg.errors import BrokerKGError, DocumentError, InputError
+from brokerkg.errors import BrokerKGError, DocumentError, InputError, NotFoundError
 from graph.store import GraphStore
 from ingest.chunking import chunk_document
 from ingest.mask import mask_pii
@@ -162,6 +162,17 @@ class Ingestor:
         """
         salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analyzer.vocabulary}"
         return hashlib.sha256(data + salt.encode()).hexdigest()
+
+    def set_audience(self, doc_id: str, audience: str) -> None:
+        """Change who may see a document: the index payloads first (what searches filter on), then the graph."""
+        if audience not in ("public", "internal"):
+            raise InputError(f"audience must be public or internal, not {audience!r}")
+        info = self.graph.get_document(doc_id)
+        if info is None:
+            raise NotFoundError(f"unknown doc_id '{doc_id}'")
+        self.index.set_payload(list(info.get("chunk_ids") or []), {"audience": audience})
+        self.graph.set_audience(doc_id, audience)
+        logger.info("document %s audience set to %s", doc_id, audience)
 
     def parse(
         self, path: Path, doc_type: str, audience: str, product_id: str | None, data: bytes | None = None

@@ -121,10 +121,17 @@ class Retriever:
     # --- public -----------------------------------------------------------------------------
 
     def search(
-        self, query: str, top_k: int = 10, doc_types: tuple[str, ...] = (), product_ids: tuple[str, ...] = ()
+        self,
+        query: str,
+        top_k: int = 10,
+        doc_types: tuple[str, ...] = (),
+        product_ids: tuple[str, ...] = (),
+        audiences: tuple[str, ...] = (),
     ) -> list[Evidence]:
-        q = self.understand(query)
-        return self._retrieve(q, top_k, SearchFilter(doc_types=doc_types, product_ids=product_ids))
+        """``audiences``: what the caller may see (a cs_bot: public only), enforced inside the search."""
+        flt = SearchFilter(doc_types=doc_types, product_ids=product_ids, audiences=audiences)
+        q = self.understand(query, flt)
+        return self._retrieve(q, top_k, flt)
 
     def ask(
         self,
@@ -135,10 +142,13 @@ class Retriever:
         conversation: Conversation | None = None,
         generate: bool = True,
         generator: Generator | None = None,
+        audiences: tuple[str, ...] = (),
+        prepared: Prepared | None = None,
     ) -> Answer:
-        """``generate=False`` forces the extractive answer; ``generator`` overrides the configured model."""
+        """``generate=False`` forces the extractive answer; ``generator`` overrides the configured model;
+        ``audiences`` limits what the question may draw on (a cs_bot: public only)."""
         started = time.perf_counter()
-        p = self.prepare(question, top_k, conversation)
+        p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
         answer = None
         model = generator or self.generator
         if p.generatable and generate and model is not None:
@@ -155,11 +165,18 @@ class Retriever:
         return answer
 
     def ask_stream(
-        self, question: str, top_k: int = 5, *, audience: str = "broker", conversation: Conversation | None = None
+        self,
+        question: str,
+        top_k: int = 5,
+        *,
+        audience: str = "broker",
+        conversation: Conversation | None = None,
+        audiences: tuple[str, ...] = (),
+        prepared: Prepared | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Events for streaming: token… (or replace), citations, flags, done."""
         started = time.perf_counter()
-        p = self.prepare(question, top_k, conversation)
+        p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
         answer: Answer | None = None
         warnings = [f"⚠ 注意：{f.message}\n" for f in p.flags]
         if p.generatable and self.generator is not None:
@@ -192,18 +209,24 @@ class Retriever:
         yield {"event": "flags", "flags": data["flags"]}
         yield {"event": "done", **{k: v for k, v in data.items() if k not in ("citations", "flags")}}
 
-    def prepare(self, question: str, top_k: int, conversation: Conversation | None = None) -> Prepared:
-        """Everything before composing: resolved question, evidence (or why there is none), flags."""
+    def prepare(
+        self, question: str, top_k: int, conversation: Conversation | None = None, *, audiences: tuple[str, ...] = ()
+    ) -> Prepared:
+        """Everything before composing: resolved question, evidence (or why there is none), flags.
+
+        ``audiences`` is applied inside every search (Qdrant filter) and graph expansion, before
+        ranking, so that nothing a caller may not see reaches evidence, answer or flags."""
         previous = conversation.turns[-1] if conversation and conversation.turns else None
         resolved = question
         if previous is not None:
             first = self.linker.link(mask_pii(question))
             resolved = resolve(question, bool(first.products or first.law_doc_ids), previous)
-        q = self.understand(resolved)
-        flt = SearchFilter()
+        base = SearchFilter(audiences=audiences)
+        q = self.understand(resolved, base)
+        flt = base
         status = q.intent.status and bool(q.linked.products)
         if status:
-            flt = SearchFilter(product_ids=tuple(q.linked.product_ids))
+            flt = SearchFilter(product_ids=tuple(q.linked.product_ids), audiences=audiences)
         evidence, dense = self._retrieve_with_vector(q, top_k, flt)
         reason = self.abstain_reason(q, evidence, dense)
         if reason:

@@ -43,6 +43,9 @@ class VectorIndex(Protocol):
     def upsert(self, points: list[IndexPoint]) -> None:
         ...
 
+    def set_payload(self, ids: list[str], payload: dict[str, Any]) -> None:
+        ...
+
     def delete(self, ids: list[str]) -> None:
         ...
 

@@ -56,6 +56,14 @@ class EdgeIndex:
                 self._shard.update(qe.UpdateOperation.upsert_points(rows[start : start + 256]))
             self._shard.flush()
 
+    def set_payload(self, ids: list[str], payload: dict[str, Any]) -> None:
+        """Set payload fields on existing points (e.g. a document's audience)."""
+        if not ids:
+            return
+        with self._lock:
+            self._shard.update(self._qe.UpdateOperation.set_payload(list(ids), payload))
+            self._shard.flush()
+
     def delete(self, ids: list[str]) -> None:
         if not ids:
             return

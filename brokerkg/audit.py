@@ -1,0 +1,152 @@
+"""The audit log: one record per request, append-only, hash-chained.
+
+Each line of ``<data_dir>/audit/audit.jsonl`` is a JSON record with ``seq`` (1, 2, 3 …),
+``prev`` (the previous record's hash) and ``hash`` = SHA-256 of the record without ``hash``,
+serialised canonically. ``head.json`` holds the last seq and hash. Verification walks the
+chain: a modified record breaks its hash, a deleted or inserted one breaks ``seq``/``prev``,
+a reordering breaks both, and cutting records off the end disagrees with the head.
+
+Records hold the masked question, never the raw one. Processing records are kept (PIPL
+requires at least three years); nothing in BrokerKG deletes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from brokerkg.errors import BrokerKGError
+
+GENESIS = "0" * 64
+
+
+def _digest(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class VerifyReport:
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class AuditLog:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "audit"
+        self.path = self.dir / "audit.jsonl"
+        self.head_path = self.dir / "head.json"
+        self._lock = threading.Lock()
+        self._seq: int | None = None
+        self._prev = GENESIS
+
+    def _load_head(self) -> None:
+        if self._seq is not None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.head_path.exists():
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            self._seq, self._prev = int(head["seq"]), str(head["hash"])
+        else:
+            self._seq, self._prev = 0, GENESIS
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Write one record (flushed and fsynced) and return it."""
+        with self._lock:
+            self._load_head()
+            assert self._seq is not None
+            record = {"seq": self._seq + 1, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **entry,
+                      "prev": self._prev}
+            record["hash"] = _digest(record)
+            line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                    fh.write(line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                tmp = self.head_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}), encoding="utf-8")
+                os.replace(tmp, self.head_path)
+            except OSError as exc:
+                raise BrokerKGError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
+            self._seq, self._prev = record["seq"], record["hash"]
+            return record
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+
+    def query(self, *, key_id: str | None = None, role: str | None = None, endpoint: str | None = None,
+              status: int | None = None, since: str | None = None, until: str | None = None,
+              doc_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        out = []
+        for r in self.records():
+            if key_id and r.get("key_id") != key_id:
+                continue
+            if role and r.get("role") != role:
+                continue
+            if endpoint and r.get("endpoint") != endpoint:
+                continue
+            if status is not None and r.get("status") != status:
+                continue
+            if since and str(r.get("time", "")) < since:
+                continue
+            if until and str(r.get("time", "")) > until:
+                continue
+            if doc_id and doc_id not in [s.get("doc_id") for s in r.get("sources", [])]:
+                continue
+            out.append(r)
+        return out[-limit:]
+
+    def verify(self) -> VerifyReport:
+        report = VerifyReport()
+        prev, expected = GENESIS, 1
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        except OSError as exc:
+            report.problems.append(f"cannot read {self.path}: {exc}")
+            return report
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                report.problems.append(f"line {number}: empty line")
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                report.problems.append(f"line {number}: not JSON")
+                continue
+            report.records += 1
+            seq = record.get("seq")
+            if seq != expected:
+                report.problems.append(f"line {number}: seq {seq}, expected {expected} (record deleted, inserted or moved)")
+            if record.get("prev") != prev:
+                report.problems.append(f"line {number} (seq {seq}): does not follow the previous record")
+            if record.get("hash") != _digest(record):
+                report.problems.append(f"line {number} (seq {seq}): content does not match its hash (modified)")
+            prev = str(record.get("hash"))
+            expected = (seq if isinstance(seq, int) else expected) + 1
+        if self.head_path.exists():
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            if head.get("seq") != report.records or head.get("hash") != prev:
+                report.problems.append(
+                    f"head says seq {head.get('seq')}, the log ends at {report.records} (records cut off the end?)"
+                )
+        elif report.records:
+            report.problems.append("head.json is missing")
+        return report
