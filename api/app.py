@@ -161,8 +161,9 @@ def _neighbourhood(overview: dict[str, Any]) -> dict[str, Any]:
     return {"nodes": list(nodes.values()), "edges": list(unique.values())}
 
 
-def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
-    """``owns_stack``: open the stores on start-up and close them on shutdown (``brokerkg serve``)."""
+def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[float, int] | None = None) -> FastAPI:
+    """``owns_stack``: open the stores on start-up and close them on shutdown (``brokerkg serve``);
+    ``rate_limit``: (per minute, burst) instead of the settings'."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -179,7 +180,8 @@ def create_app(stack: Stack, *, owns_stack: bool = False) -> FastAPI:
     write_lock = threading.Lock()  # ingest and catalog imports run one at a time
     keys = KeyStore(stack.data_dir)
     audit = AuditLog(stack.data_dir)
-    limiter = RateLimiter(stack.settings.rate_limit_per_minute, stack.settings.rate_limit_burst)
+    per_minute, burst = rate_limit or (stack.settings.rate_limit_per_minute, stack.settings.rate_limit_burst)
+    limiter = RateLimiter(per_minute, burst)
     app.state.keys, app.state.audit = keys, audit
     if not keys.active():
         logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")

@@ -1,17 +1,42 @@
 // The HTTP API (see docs): JSON calls with the error shape turned into exceptions, and SSE reading.
 export class ApiError extends Error {}
 
-export async function call(method, path, body) {
+const KEY = "brokerkg.apiKey";
+
+// With API keys configured on the server, the page asks for one once per session.
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function askForKey(message) {
+  const key = window.prompt(`${message}\n请输入 API 密钥（bkg_…）：`);
+  if (key) sessionStorage.setItem(KEY, key.trim());
+  return Boolean(key);
+}
+
+async function send(method, path, body, extraHeaders = {}) {
+  const go = () => fetch(path, {
+    method,
+    headers: { ...(body ? { "Content-Type": "application/json" } : {}), ...authHeaders(), ...extraHeaders },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   let response;
   try {
-    response = await fetch(path, {
-      method,
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
+    response = await go();
+    if (response.status === 401) {
+      let message = "需要 API 密钥";
+      try { message = (await response.clone().json()).error.message; } catch { /* keep the default */ }
+      if (askForKey(message)) response = await go();
+    }
   } catch (err) {
     throw new ApiError("无法连接服务器，请检查网络后重试。");
   }
+  return response;
+}
+
+export async function call(method, path, body) {
+  const response = await send(method, path, body);
   let data = null;
   try { data = await response.json(); } catch { /* not JSON */ }
   if (!response.ok) throw new ApiError(data && data.error ? data.error.message : `服务器错误（${response.status}）`);
@@ -20,16 +45,7 @@ export async function call(method, path, body) {
 
 // POST with stream: true and call onEvent(kind, data) for each server-sent event.
 export async function stream(path, body, onEvent) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ ...body, stream: true }),
-    });
-  } catch (err) {
-    throw new ApiError("无法连接服务器，请检查网络后重试。");
-  }
+  const response = await send("POST", path, { ...body, stream: true }, { Accept: "text/event-stream" });
   if (!response.ok) {
     let data = null;
     try { data = await response.json(); } catch { /* not JSON */ }
