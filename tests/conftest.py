@@ -15,6 +15,30 @@ DEMO = ROOT / "demo"
 REGULATIONS = Path(os.environ.get("BROKERKG_REGULATIONS", ROOT.parent / "shared" / "corpus" / "regulations"))
 
 
+SESSION_LOG = ROOT / "test-output" / "logs" / "test-session.log"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_log() -> Iterator[Path]:
+    """Everything the code logs during the suite goes to one file, which the privacy scan reads at the end."""
+    import logging
+
+    SESSION_LOG.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(SESSION_LOG, mode="w", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield SESSION_LOG
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
+
+
 @pytest.fixture(scope="session")
 def regulations_dir() -> Path:
     assert REGULATIONS.is_dir(), f"the regulations corpus is expected at {REGULATIONS} (set BROKERKG_REGULATIONS)"
