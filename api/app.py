@@ -239,7 +239,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> dict[str, str]:
-        stack.graph.product_status([])
+        stack.graph.ping()
         return {"status": "ok"}
 
     @app.post("/v1/ask", response_model=AskResponse)

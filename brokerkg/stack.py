@@ -117,7 +117,7 @@ class Stack:
 
             self._server = EmbeddedFalkorDB(self.data_dir / "graph", s.graph_start_timeout_s)
             self._server.start()
-            return FalkorExecutor("127.0.0.1", self._server.port, self._server.password, s.graph_name)
+            return FalkorExecutor("127.0.0.1", self._server.port, self._server.password, s.graph_name, server=self._server)
         from graph.bolt import BoltExecutor
 
         return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database)

@@ -14,6 +14,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -155,6 +156,16 @@ class EmbeddedFalkorDB:
         self._pid, self.port = None, None
         return False
 
+    def alive(self) -> bool:
+        """Is our server process running and answering? (A killed child is reaped here.)"""
+        if self._pid is None:
+            return False
+        try:
+            os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return _pid_alive(self._pid) and self._ping()
+
     def _ping(self) -> bool:
         import redis
 
@@ -174,15 +185,52 @@ class EmbeddedFalkorDB:
 
 
 class FalkorExecutor:
-    """Runs Cypher through the ``falkordb`` client (Redis protocol)."""
+    """Runs Cypher through the ``falkordb`` client (Redis protocol).
+
+    With ``server`` (the bundled one), a lost connection fails the request at once with a
+    DependencyError (503 + Retry-After) and restarts the server in the background from its
+    append-only file; the next requests find it back, without restarting the app.
+    """
 
     dialect: Dialect = FALKORDB
 
-    def __init__(self, host: str, port: int, password: str, graph_name: str) -> None:
+    def __init__(self, host: str, port: int, password: str, graph_name: str, server: EmbeddedFalkorDB | None = None) -> None:
+        self._host, self._password, self._graph_name = host, password, graph_name
+        self._server = server
+        self._restart_lock = threading.Lock()
+        self._restarting = False
+        self.restarts = 0
+        self._connect(port)
+
+    def _connect(self, port: int) -> None:
         from falkordb import FalkorDB
 
-        self._db = FalkorDB(host=host, port=port, password=password or None, socket_timeout=30)
-        self._graph = self._db.select_graph(graph_name)
+        self._db = FalkorDB(host=self._host, port=port, password=self._password or None, socket_timeout=30)
+        self._graph = self._db.select_graph(self._graph_name)
+
+    def _recover(self) -> None:
+        if self._server is None:
+            return
+        with self._restart_lock:
+            if self._restarting:
+                return
+            self._restarting = True
+        threading.Thread(target=self._restart, name="graph-restart", daemon=True).start()
+
+    def _restart(self) -> None:
+        assert self._server is not None
+        try:
+            if not self._server.alive():
+                logger.warning("bundled graph server is down; restarting it")
+                self._server.start()
+                self.restarts += 1
+            self._connect(self._server.port or 0)
+            logger.info("graph connection restored")
+        except Exception:
+            logger.exception("restarting the bundled graph server failed; the next failing request tries again")
+        finally:
+            with self._restart_lock:
+                self._restarting = False
 
     def run(self, query: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
         import redis
@@ -192,8 +240,9 @@ class FalkorExecutor:
                 result = self._graph.query(query, dict(params or {}))
             else:
                 result = self._graph.ro_query(query, dict(params or {}))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise DependencyError("graph server unavailable; retry shortly") from exc
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._recover()
+            raise DependencyError("graph server unavailable; it is being restarted, retry shortly") from exc
         except redis.ResponseError as exc:
             raise BrokerKGError(f"graph query failed: {exc}") from exc
         names = [column[1] for column in result.header]

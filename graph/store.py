@@ -41,6 +41,10 @@ class GraphStore:
     def close(self) -> None:
         self.executor.close()
 
+    def ping(self) -> None:
+        """A trivial query: raises DependencyError when the graph server does not answer."""
+        self.executor.run("RETURN 1 AS ok")
+
     # --- products -------------------------------------------------------------------------
 
     def upsert_products(self, rows: list[dict[str, Any]]) -> None:
