@@ -211,6 +211,28 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.doctor import check
+    from brokerkg.stack import Stack
+
+    with Stack(settings) as stack:
+        report = check(stack.graph, stack.index, repair=args.repair)
+        after = check(stack.graph, stack.index) if report.repaired else report
+    if args.json:
+        print(json.dumps({"before": report.to_dict(), "after": after.to_dict()}, ensure_ascii=False, indent=2))
+    else:
+        print(f"{report.documents} documents ({report.done} done, {report.failed} failed), {report.points} index points")
+        print(f"orphan points {len(report.orphans)}, pending {len(report.pending)}, duplicates {len(report.duplicates)}, "
+              f"documents with missing chunks {len(report.missing)}, interrupted {len(report.interrupted)}")
+        for f in report.failures:
+            print(f"failed: {f['source'] or f['doc_id']}: {f['reason']}")
+        if report.repaired:
+            print("repaired; now " + ("consistent" if after.consistent else "STILL INCONSISTENT"))
+        else:
+            print("stores are consistent" if report.consistent else "INCONSISTENT (run brokerkg doctor --repair)")
+    return 0 if after.consistent else 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -274,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = audit_sub.add_parser("verify", help="check the hash chain: any modified, deleted, inserted or reordered record")
     a.set_defaults(func=cmd_audit)
 
+    p = sub.add_parser("doctor", help="check that the graph and the vector index agree; --repair fixes what it can")
+    p.add_argument("--repair", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency)")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
     p.add_argument("--baselines", action="store_true", help="also run BM25 only, dense only and a naive LangChain RAG")
@@ -289,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit") else settings.log_level)
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor") else settings.log_level)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -178,7 +178,7 @@ MERGE (d)-[:CONCERNS]->(p)
 # Written last: a document whose content_hash is set is complete in the graph.
 MARK_DOCUMENT_DONE = """
 MATCH (d:Document {doc_id: $doc_id})
-SET d.content_hash = $content_hash, d.chunk_ids = $chunk_ids, d.status = 'done'
+SET d.content_hash = $content_hash, d.chunk_ids = $chunk_ids, d.status = 'done', d.last_error = null
 """
 
 DELETE_DOCUMENT = """
@@ -276,4 +276,24 @@ WITH d
 OPTIONAL MATCH (d)-[:HAS_CLAUSE|HAS_ARTICLE]->(part)
 SET part.audience = $audience
 RETURN d.chunk_ids AS chunk_ids
+"""
+
+RECORD_FAILURE = """
+MERGE (d:Document {doc_id: $doc_id})
+ON CREATE SET d.status = 'failed', d.source = $source
+SET d.last_error = $reason, d.failed_at = $at
+WITH d
+WHERE d.content_hash IS NULL
+SET d.status = 'failed'
+"""
+
+LEDGER = """
+MATCH (d:Document)
+RETURN d.doc_id AS doc_id, d.status AS status, d.content_hash AS content_hash, d.chunk_ids AS chunk_ids,
+       d.source AS source, d.last_error AS last_error, d.title AS title
+"""
+
+MARK_INTERRUPTED = """
+MATCH (d:Document {doc_id: $doc_id})
+SET d.status = 'failed', d.last_error = $reason, d.content_hash = null
 """

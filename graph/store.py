@@ -127,6 +127,17 @@ class GraphStore:
             "successor": successor[0] if successor else None,
         }
 
+    def record_failure(self, doc_id: str, source: str, reason: str) -> None:
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.executor.run(q.RECORD_FAILURE, {"doc_id": doc_id, "source": source, "reason": reason, "at": at}, write=True)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every document with its state: done (content_hash set), processing (interrupted) or failed."""
+        return self.executor.run(q.LEDGER)
+
+    def mark_interrupted(self, doc_id: str, reason: str) -> None:
+        self.executor.run(q.MARK_INTERRUPTED, {"doc_id": doc_id, "reason": reason}, write=True)
+
     def set_audience(self, doc_id: str, audience: str) -> list[str]:
         """Set a document's audience (and its sections'); returns its chunk ids."""
         rows = self.executor.run(q.SET_AUDIENCE, {"doc_id": doc_id, "audience": audience}, write=True)

@@ -27,6 +27,7 @@ from retrieval.embedders.base import Embedder
 from retrieval.linking import Linker
 from retrieval.text import Analyzer
 from retrieval.vectors.base import IndexPoint, VectorIndex
+from retrieval.vectors.edge import PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Ingestor:
             except BrokerKGError as exc:
                 report.failed.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
                 logger.warning("failed %s", report.failed[-1])
+                self._record_failure(path, report.failed[-1])
             if on_progress:
                 on_progress(path, chunks)
         if report.ingested:
@@ -162,6 +164,13 @@ class Ingestor:
         """
         salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analyzer.vocabulary}"
         return hashlib.sha256(data + salt.encode()).hexdigest()
+
+    def _record_failure(self, path: Path, reason: str) -> None:
+        """The ledger: a document that failed is 'failed' with its reason (a previous good version stays)."""
+        try:
+            self.graph.record_failure(doc_id_for(path), str(path), mask_pii(reason))
+        except BrokerKGError:
+            logger.warning("could not record the failure of %s in the graph", path.name)
 
     def set_audience(self, doc_id: str, audience: str) -> None:
         """Change who may see a document: the index payloads first (what searches filter on), then the graph."""
@@ -232,8 +241,11 @@ class Ingestor:
         new_ids = [c.chunk_id for c in doc.chunks]
         texts = [c.embedding_text() for c in doc.chunks]
         dense = self.embedder.embed_passages(texts)
+        # Two-phase: chunks go in as 'pending' (invisible to every search), the graph commits the
+        # document (content_hash written last), then the chunks go live and the old version goes.
+        # A crash in between leaves nothing half-visible; `brokerkg doctor` removes the leftovers.
         points = [
-            IndexPoint(c.chunk_id, vector, self.analyzer.document_vector(text), c.payload())
+            IndexPoint(c.chunk_id, vector, self.analyzer.document_vector(text), {**c.payload(), "state": PENDING})
             for c, vector, text in zip(doc.chunks, dense, texts, strict=True)
         ]
         self.index.upsert(points)
@@ -242,6 +254,7 @@ class Ingestor:
         except BaseException:
             self.index.delete([cid for cid in new_ids if cid not in old_ids])
             raise
+        self.index.set_payload(new_ids, {"state": "live"})
         self.index.delete([cid for cid in old_ids if cid not in set(new_ids)])
         report.ingested.append(str(path))
         report.chunks += len(doc.chunks)

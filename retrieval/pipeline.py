@@ -468,6 +468,8 @@ def _merge_sections(ranked: list[Evidence]) -> list[Evidence]:
 
 
 def _allowed(payload: dict[str, object], flt: SearchFilter) -> bool:
+    if payload.get("state") == "pending":
+        return False
     if flt.doc_types and payload.get("doc_type") not in flt.doc_types:
         return False
     if flt.audiences and payload.get("audience") not in flt.audiences:

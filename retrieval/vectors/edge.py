@@ -17,7 +17,8 @@ from retrieval.vectors.base import DENSE, SPARSE, IndexPoint, ScoredId, SearchFi
 
 logger = logging.getLogger(__name__)
 
-_KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience")
+_KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience", "state")
+PENDING = "pending"  # written, not yet committed in the graph: never returned by a search
 
 
 class EdgeIndex:
@@ -82,7 +83,9 @@ class EdgeIndex:
         ):
             if values:
                 must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
-        return qe.Filter(must=must) if must else None
+        # Chunks of a document whose ingest has not committed yet are invisible.
+        must_not = [qe.FieldCondition(key="state", match=qe.MatchAny([PENDING]))]
+        return qe.Filter(must=must, must_not=must_not)
 
     def hybrid(
         self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
@@ -150,14 +153,21 @@ class EdgeIndex:
         return ids
 
     def payloads(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every point's payload (matching ``flt``), in id order: documents, baselines, consistency checks."""
+        """Every committed point's payload (matching ``flt``), in id order: documents, baselines, checks."""
+        for _, payload in self._scroll(self._filter(flt or SearchFilter()), batch):
+            yield payload
+
+    def points(self, batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point, pending ones included, as (id, payload): for consistency checks and repairs."""
+        yield from self._scroll(None, batch)
+
+    def _scroll(self, condition: Any, batch: int) -> Iterator[tuple[str, dict[str, Any]]]:
         offset = None
-        condition = self._filter(flt) if flt else None
         while True:
             request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, filter=condition)
             records, offset = self._shard.scroll(request)
             for r in records:
-                yield dict(r.payload or {})
+                yield str(r.id), dict(r.payload or {})
             if offset is None:
                 break
 
