@@ -49,6 +49,32 @@ def _require_loopback(request: Request) -> None:
 
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def _nesting(body: bytes) -> int:
+    """Deepest [ / { nesting in a JSON text, strings skipped; cheap, never recursive."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _sse(events: Iterator[dict[str, Any]], conversation: Any) -> Iterator[str]:
@@ -196,6 +222,17 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
             return principal
 
         return Depends(dependency)
+
+    @app.middleware("http")
+    async def guard_body(request: Request, call_next: Any) -> Any:
+        """Refuse oversized or absurdly nested JSON before any parser sees it."""
+        if request.method in ("POST", "PATCH", "PUT"):
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                return error_response(413, "payload_too_large", f"request body is {len(body)} bytes, over {MAX_BODY_BYTES}")
+            if _nesting(body) > MAX_JSON_DEPTH:
+                return error_response(400, "invalid_request", f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return await call_next(request)
 
     @app.middleware("http")
     async def audit_every_request(request: Request, call_next: Any) -> Any:

@@ -67,10 +67,8 @@ def read_blocks(path: Path) -> tuple[list[Block], str | None]:
     if not data:
         raise DocumentError(f"{path}: file is empty")
     try:
-        if suffix == ".pdf":
-            return _read_pdf(path, data), None
-        if suffix == ".docx":
-            return _read_docx(path, data), None
+        if suffix in (".pdf", ".docx"):
+            return _isolated(path, data, suffix), None
         text, encoding = decode_text(data, str(path))
         if suffix in (".html", ".htm"):
             return _read_html(text), encoding
@@ -81,6 +79,81 @@ def read_blocks(path: Path) -> tuple[list[Block], str | None]:
         raise
     except Exception as exc:  # parser internals: translate, name the file
         raise DocumentError(f"{path}: cannot parse {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from exc
+
+
+# Container formats are parsed in a child process with a time and a memory limit: a PDF bomb
+# or a pathological file fails with a named error instead of taking the server down.
+PARSE_TIMEOUT_S = 120.0
+PARSE_MEMORY_BYTES = 2 * 1024**3
+MAX_PDF_PAGES = 3000
+MAX_UNPACKED_BYTES = 200 * 1024**2
+MAX_ZIP_RATIO = 200
+
+
+def _isolated(path: Path, data: bytes, suffix: str) -> list[Block]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_parse_child, args=(child, path, data, suffix), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(PARSE_TIMEOUT_S):
+            raise DocumentError(f"{path}: parsing took longer than {PARSE_TIMEOUT_S:.0f} s; refused")
+        ok, payload = parent.recv()
+    except EOFError:
+        raise DocumentError(f"{path}: the parser stopped (file too large when unpacked, or malformed)") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+    if not ok:
+        raise DocumentError(payload)
+    return [Block(*b) for b in payload]
+
+
+def _parse_child(conn: object, path: Path, data: bytes, suffix: str) -> None:
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_BYTES, PARSE_MEMORY_BYTES))
+    except (ValueError, OSError):
+        pass
+    try:
+        blocks = _read_pdf(path, data) if suffix == ".pdf" else _read_docx(path, data)
+        result: tuple[bool, object] = (True, [(b.text, b.kind, b.level) for b in blocks])
+    except DocumentError as exc:
+        result = (False, str(exc))
+    except MemoryError:
+        result = (False, f"{path}: needs more than {PARSE_MEMORY_BYTES // 1024**3} GB to parse (decompression bomb?); refused")
+    except Exception as exc:  # noqa: BLE001 (parser internals: translate, name the file)
+        result = (False, f"{path}: cannot parse {suffix[1:].upper()} ({type(exc).__name__}: {exc})")
+    try:
+        conn.send(result)  # type: ignore[attr-defined]
+    finally:
+        conn.close()  # type: ignore[attr-defined]
+
+
+def _check_zip(path: Path) -> None:
+    """A DOCX is a ZIP: refuse path tricks (zip-slip names) and decompression bombs before parsing."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                name = info.filename
+                if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
+                    raise DocumentError(f"{path}: unsafe entry name in the DOCX container ({name!r}); refused")
+                total += info.file_size
+                if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO and info.file_size > 10 * 1024**2:
+                    raise DocumentError(f"{path}: entry {name!r} expands {info.file_size // info.compress_size}× (zip bomb?); refused")
+            if total > MAX_UNPACKED_BYTES:
+                raise DocumentError(f"{path}: unpacks to {total / 1e6:.0f} MB, over {MAX_UNPACKED_BYTES / 1e6:.0f} MB; refused")
+    except zipfile.BadZipFile as exc:
+        raise DocumentError(f"{path}: not a valid DOCX file ({exc})") from exc
 
 
 def _from_elements(elements: list[object]) -> list[Block]:
@@ -129,6 +202,7 @@ def _read_docx(path: Path, data: bytes) -> list[Block]:
 
     if not zipfile.is_zipfile(path):
         raise DocumentError(f"{path}: not a valid DOCX file (not a ZIP container)")
+    _check_zip(path)
     from unstructured.partition.docx import partition_docx
 
     return _from_elements(partition_docx(filename=str(path)))
@@ -152,7 +226,9 @@ def _read_pdf(path: Path, data: bytes) -> list[Block]:
         raise DocumentError(f"{path}: not a PDF file (no %PDF header)")
     pages: list[list[tuple[str, float]]] = []  # per page: (line text, font size), top to bottom
     try:
-        for page in extract_pages(BytesIO(data), laparams=LAParams(line_margin=0.3)):
+        for number, page in enumerate(extract_pages(BytesIO(data), laparams=LAParams(line_margin=0.3)), 1):
+            if number > MAX_PDF_PAGES:
+                raise DocumentError(f"{path}: more than {MAX_PDF_PAGES} pages; refused")
             lines: list[tuple[float, str, float]] = []
             for element in page:
                 if isinstance(element, LTTextContainer):
