@@ -118,7 +118,9 @@ def _parse_child(conn: object, path: Path, data: bytes, suffix: str) -> None:
     import resource
 
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY_BYTES, PARSE_MEMORY_BYTES))
+        # On top of what the forked process already maps (models, thread stacks): the parse's own budget.
+        limit = _mapped_bytes() + PARSE_MEMORY_BYTES
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ValueError, OSError):
         pass
     try:
@@ -134,6 +136,16 @@ def _parse_child(conn: object, path: Path, data: bytes, suffix: str) -> None:
         conn.send(result)  # type: ignore[attr-defined]
     finally:
         conn.close()  # type: ignore[attr-defined]
+
+
+def _mapped_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _check_zip(path: Path) -> None:
