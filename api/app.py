@@ -377,6 +377,12 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
         request.state.audit["sources"] = [{"doc_id": doc_id, "locator": None}]
         return {**info, "sections": _sections(stack, [doc_id], who.audiences)}
 
+    @app.delete("/v1/documents/{doc_id}")
+    def delete_document(doc_id: str, who: Principal = allow("documents.write")) -> dict[str, Any]:
+        with write_lock:
+            deleted = stack.ingestor.delete(doc_id)
+        return {"deleted": deleted}
+
     @app.patch("/v1/documents/{doc_id}")
     def patch_document(doc_id: str, body: DocumentPatch, who: Principal = allow("documents.write")) -> dict[str, Any]:
         if stack.graph.document_info(doc_id) is None:

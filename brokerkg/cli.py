@@ -211,6 +211,33 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        import httpx
+
+        from brokerkg.stack import read_owner
+
+        url = read_owner(settings.data_dir).get("url")
+        if not url:
+            raise
+        for ref in args.documents:
+            r = httpx.delete(f"{url}/v1/documents/{ref}", timeout=600)
+            if r.status_code >= 400:
+                raise BrokerKGError(r.json().get("error", {}).get("message", r.text)) from None
+            print(f"deleted {r.json()['deleted']}")
+        return 0
+    try:
+        for ref in args.documents:
+            print(f"deleted {stack.ingestor.delete(ref)}")
+    finally:
+        stack.close()
+    return 0
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.doctor import check
     from brokerkg.stack import Stack
@@ -296,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = audit_sub.add_parser("verify", help="check the hash chain: any modified, deleted, inserted or reordered record")
     a.set_defaults(func=cmd_audit)
 
+    p = sub.add_parser("delete", help="remove documents (doc_id or ingested path) from the graph and the index")
+    p.add_argument("documents", nargs="+", metavar="DOC")
+    p.set_defaults(func=cmd_delete)
+
     p = sub.add_parser("doctor", help="check that the graph and the vector index agree; --repair fixes what it can")
     p.add_argument("--repair", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -316,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor") else settings.log_level)
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete") else settings.log_level)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -165,6 +165,27 @@ class Ingestor:
         salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analyzer.vocabulary}"
         return hashlib.sha256(data + salt.encode()).hexdigest()
 
+    def delete(self, ref: str) -> str:
+        """Remove a document (by doc_id or by the path it was ingested from) from both stores.
+
+        The graph entry goes first (its chunks then belong to no document, so searches that
+        resolve documents and `doctor` treat them as orphans), then the index points.
+        """
+        info = self.graph.get_document(ref)
+        doc_id = ref
+        if info is None:
+            doc_id = doc_id_for(Path(ref))
+            info = self.graph.get_document(doc_id)
+        if info is None:
+            raise NotFoundError(f"unknown document '{ref}' (give a doc_id or the path it was ingested from)")
+        chunk_ids = list(info.get("chunk_ids") or [])
+        self.index.set_payload(chunk_ids, {"state": PENDING})  # invisible at once
+        self.graph.delete_document(doc_id)
+        self.index.delete(chunk_ids)
+        self.linker.invalidate()
+        logger.info("deleted %s (%d chunks)", doc_id, len(chunk_ids))
+        return doc_id
+
     def _record_failure(self, path: Path, reason: str) -> None:
         """The ledger: a document that failed is 'failed' with its reason (a previous good version stays)."""
         try:

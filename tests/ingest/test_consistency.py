@@ -98,3 +98,25 @@ def test_reingest_shuffled_and_concurrent_gives_identical_ids(tmp_path: Path) ->
         assert [r.status_code for r in results] == [200, 200]
         assert _state(stack) == reference
         assert check(stack.graph, stack.index).consistent
+
+
+def test_delete_removes_a_document_from_both_stores(tmp_path: Path) -> None:
+    docs = _docs(tmp_path / "docs")
+    data = tmp_path / "data"
+    with Stack(load_settings(data_dir=data)) as stack:
+        assert not stack.ingestor.ingest([docs]).failed
+        before = stack.index.count()
+        client = TestClient(create_app(stack))
+        victim = next(r["doc_id"] for r in stack.graph.ledger() if "case-04" in r["doc_id"])
+        assert client.delete(f"/v1/documents/{victim}").json() == {"deleted": victim}
+        assert stack.graph.get_document(victim) is None and stack.index.count() == before - 4
+        answer = client.post("/v1/ask", json={"question": "宽限期内身故的判决结果"}).json()
+        assert all(c["doc_id"] != victim for c in answer["citations"])
+        assert client.delete(f"/v1/documents/{victim}").status_code == 404
+        assert check(stack.graph, stack.index).consistent
+    # from the CLI, by the path it was ingested from
+    result = run_cli(["delete", str(docs / "case-06-physical-exam-anxiang.md")], data)
+    assert result.returncode == 0 and "deleted case-06" in result.stdout
+    missing = run_cli(["delete", "nope"], data)
+    assert missing.returncode == 1 and "unknown document" in missing.stderr
+    assert "stores are consistent" in run_cli(["doctor"], data).stdout
