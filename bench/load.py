@@ -101,12 +101,13 @@ def main() -> int:
     server.wait(timeout=30)
 
     ok = [r for r in results if r[2] == 200]
+    end = lambda r: r[0] + r[1] / 1000  # noqa: E731 (when the response came back)
     if killed_at is not None:
-        after = [r for r in results if r[0] >= killed_at]
-        failed_after = [r for r in after if r[2] != 200]
-        recovered_at = max((r[0] for r in failed_after), default=killed_at)
-        outside = [r for r in results if r[0] < killed_at or r[0] > recovered_at]
-        inside = [r for r in results if killed_at <= r[0] <= recovered_at]
+        failed = [r for r in results if r[2] != 200]
+        recovered_at = max((end(r) for r in failed), default=killed_at)
+        # the outage: responses that came back between the kill and the last failure
+        inside = [r for r in results if killed_at <= end(r) <= recovered_at]
+        outside = [r for r in results if not killed_at <= end(r) <= recovered_at]
     else:
         outside, inside = results, []
     lat = sorted(r[1] for r in ok)
@@ -118,7 +119,8 @@ def main() -> int:
         print(f"graph server killed at {killed_at:.1f} s; last failure at {recovered_at:.1f} s "
               f"(recovered in {recovered_at - killed_at:.1f} s); statuses during the outage: {dict(Counter(r[2] for r in inside))}")
     mem = [m for _, m in memory if m]
-    print(f"server RSS: start {mem[0]:.0f} MB, max {max(mem):.0f} MB, end {mem[-1]:.0f} MB")
+    quarters = [mem[min(len(mem) - 1, int(q * len(mem)))] for q in (0.0, 0.25, 0.5, 0.75)] + [mem[-1]]
+    print("server RSS at 0/25/50/75/100 % of the run: " + " / ".join(f"{m:.0f}" for m in quarters) + " MB")
     good = all(r[2] == 200 for r in outside) and all(r[2] in (200, 503) for r in inside)
     print("OK" if good else "FAILED")
     return 0 if good else 1
