@@ -377,6 +377,27 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
         request.state.audit["sources"] = [{"doc_id": doc_id, "locator": None}]
         return {**info, "sections": _sections(stack, [doc_id], who.audiences)}
 
+    @app.get("/v1/documents/{doc_id}/versions")
+    def document_versions(doc_id: str, who: Principal = allow("documents.read")) -> dict[str, Any]:
+        info = stack.graph.document_info(doc_id)
+        if info is None or (who.audiences and info.get("audience") not in who.audiences):
+            raise NotFoundError(f"unknown doc_id '{doc_id}'")
+        versions = stack.graph.versions(doc_id)
+        current = info.get("version")
+        return {"doc_id": doc_id, "versions": [
+            {"version": v["version"], "ingested_at": v["ingested_at"], "sections": len(v["sections"]), "current": v["version"] == current}
+            for v in versions]}
+
+    @app.get("/v1/documents/{doc_id}/diff")
+    def document_diff(doc_id: str, request: Request, who: Principal = allow("documents.read")) -> dict[str, Any]:
+        from ingest.versions import diff_versions
+
+        info = stack.graph.document_info(doc_id)
+        if info is None or (who.audiences and info.get("audience") not in who.audiences):
+            raise NotFoundError(f"unknown doc_id '{doc_id}'")
+        params = request.query_params
+        return {"doc_id": doc_id, **diff_versions(stack.graph.versions(doc_id), params.get("from"), params.get("to"))}
+
     @app.delete("/v1/documents/{doc_id}")
     def delete_document(doc_id: str, who: Principal = allow("documents.write")) -> dict[str, Any]:
         with write_lock:

@@ -238,6 +238,33 @@ def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from ingest.pipeline import doc_id_for
+    from ingest.versions import diff_versions
+
+    with Stack(settings) as stack:
+        doc_id = args.document if stack.graph.get_document(args.document) else doc_id_for(Path(args.document))
+        versions = stack.graph.versions(doc_id)
+        if args.list:
+            for v in versions:
+                print(f"{v['version']}  {v['ingested_at']}  {len(v['sections'])} sections")
+            return 0
+        result = diff_versions(versions, args.old, args.new)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{result['from']['version']} ({result['from']['ingested_at']}) → {result['to']['version']} ({result['to']['ingested_at']}): "
+          f"{len(result['changed'])} changed, {len(result['added'])} added, {len(result['removed'])} removed, {result['unchanged']} unchanged")
+    for s in result["added"]:
+        print(f"+ {s['locator']} {s['text'][:80]}")
+    for s in result["removed"]:
+        print(f"- {s['locator']} {s['text'][:80]}")
+    for c in result["changed"]:
+        print(c["diff"])
+    return 0
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.doctor import check
     from brokerkg.stack import Stack
@@ -327,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("documents", nargs="+", metavar="DOC")
     p.set_defaults(func=cmd_delete)
 
+    p = sub.add_parser("diff", help="clause-level changes between two versions of a document")
+    p.add_argument("document", metavar="DOC", help="doc_id or the path it was ingested from")
+    p.add_argument("--from", dest="old", default=None, help="old version (default: the one before the current)")
+    p.add_argument("--to", dest="new", default=None, help="new version (default: the current one)")
+    p.add_argument("--list", action="store_true", help="list the versions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
+
     p = sub.add_parser("doctor", help="check that the graph and the vector index agree; --repair fixes what it can")
     p.add_argument("--repair", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -347,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete") else settings.log_level)
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff") else settings.log_level)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

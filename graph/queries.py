@@ -297,3 +297,21 @@ MARK_INTERRUPTED = """
 MATCH (d:Document {doc_id: $doc_id})
 SET d.status = 'failed', d.last_error = $reason, d.content_hash = null
 """
+
+ADD_VERSION = """
+MATCH (d:Document {doc_id: $doc_id})
+MERGE (v:Version {key: $key})
+SET v.doc_id = $doc_id, v.version = $version, v.ingested_at = $at, v.sections = $sections, v.title = $title
+MERGE (d)-[:HAS_VERSION]->(v)
+"""
+
+VERSIONS = """
+MATCH (v:Version {doc_id: $doc_id})
+RETURN v.version AS version, v.ingested_at AS ingested_at, v.title AS title, v.sections AS sections
+ORDER BY v.ingested_at
+"""
+
+DELETE_VERSIONS = """
+MATCH (v:Version {doc_id: $doc_id})
+DETACH DELETE v
+"""

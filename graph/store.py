@@ -242,8 +242,22 @@ class GraphStore:
             write=True,
         )
 
+    def add_version(self, doc: Document) -> None:
+        """Keep this version's sections as history (not searched): for versions and clause diffs."""
+        sections = json.dumps([{"locator": s.locator, "heading": " > ".join(s.heading_path), "text": s.text}
+                               for s in doc.sections], ensure_ascii=False)
+        self.executor.run(q.ADD_VERSION, {
+            "doc_id": doc.doc_id, "key": f"{doc.doc_id}@{doc.version}", "version": doc.version,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "sections": sections, "title": doc.title,
+        }, write=True)
+
+    def versions(self, doc_id: str) -> list[dict[str, Any]]:
+        rows = self.executor.run(q.VERSIONS, {"doc_id": doc_id})
+        return [{**r, "sections": json.loads(r["sections"] or "[]")} for r in rows]
+
     def delete_document(self, doc_id: str) -> None:
         params = {"doc_id": doc_id}
+        self.executor.run(q.DELETE_VERSIONS, params, write=True)
         for statement in (q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT):
             self.executor.run(statement, params, write=True)
 

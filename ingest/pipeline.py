@@ -277,6 +277,7 @@ class Ingestor:
             raise
         self.index.set_payload(new_ids, {"state": "live"})
         self.index.delete([cid for cid in old_ids if cid not in set(new_ids)])
+        self.graph.add_version(doc)  # history for compliance: versions and clause-level diffs
         report.ingested.append(str(path))
         report.chunks += len(doc.chunks)
         logger.info(

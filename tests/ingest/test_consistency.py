@@ -120,3 +120,27 @@ def test_delete_removes_a_document_from_both_stores(tmp_path: Path) -> None:
     missing = run_cli(["delete", "nope"], data)
     assert missing.returncode == 1 and "unknown document" in missing.stderr
     assert "stores are consistent" in run_cli(["doctor"], data).stdout
+
+
+def test_versions_are_kept_and_diffed_clause_by_clause(tmp_path: Path) -> None:
+    law = tmp_path / "rule.md"
+    data = tmp_path / "data"
+    law.write_text("# 示例保险规定\n\n第一条 犹豫期为十日。\n\n第二条 宽限期为三十日。\n\n第三条 本规定自公布之日起施行。\n", encoding="utf-8")
+    assert run_cli(["ingest", str(law)], data).returncode == 0
+    law.write_text("# 示例保险规定\n\n第一条 犹豫期为十五日。\n\n第二条 宽限期为三十日。\n\n第四条 等待期为九十日。\n", encoding="utf-8")
+    assert run_cli(["ingest", str(law)], data).returncode == 0
+    with Stack(load_settings(data_dir=data)) as stack:
+        client = TestClient(create_app(stack))
+        doc_id = stack.graph.ledger()[0]["doc_id"]
+        versions = client.get(f"/v1/documents/{doc_id}/versions").json()["versions"]
+        assert len(versions) == 2 and [v["current"] for v in versions] == [False, True]
+        diff = client.get(f"/v1/documents/{doc_id}/diff").json()
+        assert [c["locator"] for c in diff["changed"]] == ["第一条"] and "十五日" in diff["changed"][0]["diff"]
+        assert [s["locator"] for s in diff["added"]] == ["第四条"] and [s["locator"] for s in diff["removed"]] == ["第三条"]
+        assert diff["unchanged"] == 1
+        # history is not retrieved: the old wording is not in any answer
+        answer = client.post("/v1/ask", json={"question": "示例保险规定的犹豫期"}).json()
+        assert "十五日" in answer["answer"] and "十日。" not in answer["answer"]
+        assert check(stack.graph, stack.index).consistent
+    cli = run_cli(["diff", str(law)], data)
+    assert cli.returncode == 0 and "1 changed, 1 added, 1 removed, 1 unchanged" in cli.stdout
