@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--min-delay", type=float, default=4.0, help="seconds before the kill (start-up takes ~3 s)")
+    parser.add_argument("--max-delay", type=float, default=12.0)
     a = parser.parse_args()
     rng = random.Random(a.seed)
     work = a.data_dir or Path(tempfile.mkdtemp(prefix="brokerkg-crash-"))
@@ -58,7 +60,7 @@ def main() -> int:
     for trial in range(a.trials):
         proc = subprocess.Popen([str(BIN), "ingest", str(docs), "--type", "regulation"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 6.0))
+        time.sleep(rng.uniform(a.min_delay, a.max_delay))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         doctor = run(["doctor", "--repair", "--json"], data, timeout=600)
@@ -68,6 +70,7 @@ def main() -> int:
         after = json.loads(doctor.stdout)["after"]
         assert after["consistent"], f"trial {trial}: doctor could not repair: {after}"
         print(f"trial {trial + 1:2d}: killed; before repair orphans {before['orphans']}, pending {before['pending']}, "
+              f"duplicates {before['duplicates']}, "
               f"interrupted {len(before['interrupted'])}; done {after['done']}/{a.docs}", flush=True)
     final = run(["ingest", str(docs), "--type", "regulation"], data, timeout=3600)
     assert final.returncode == 0, final.stderr[-2000:]
