@@ -25,6 +25,8 @@ from typing import Any
 from brokerkg.errors import BrokerKGError
 
 GENESIS = "0" * 64
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 def _digest(record: dict[str, Any]) -> str:
@@ -47,41 +49,47 @@ class AuditLog:
         self.dir = data_dir / "audit"
         self.path = self.dir / "audit.jsonl"
         self.head_path = self.dir / "head.json"
-        self._lock = threading.Lock()
-        self._seq: int | None = None
-        self._prev = GENESIS
+        self.lock_path = self.dir / "audit.lock"
+        # One lock per log file in this process; an flock on audit.lock across processes.
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(str(self.path.resolve()), threading.Lock())
 
-    def _load_head(self) -> None:
-        if self._seq is not None:
-            return
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def _head(self) -> tuple[int, str]:
         if self.head_path.exists():
             head = json.loads(self.head_path.read_text(encoding="utf-8"))
-            self._seq, self._prev = int(head["seq"]), str(head["hash"])
-        else:
-            self._seq, self._prev = 0, GENESIS
+            return int(head["seq"]), str(head["hash"])
+        return 0, GENESIS
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Write one record (flushed and fsynced) and return it."""
+        """Write one record (one write, fsynced) and return it. Safe across threads, apps and processes."""
+        import fcntl
+
         with self._lock:
-            self._load_head()
-            assert self._seq is not None
-            record = {"seq": self._seq + 1, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **entry,
-                      "prev": self._prev}
-            record["hash"] = _digest(record)
-            line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write(line)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                tmp = self.head_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}), encoding="utf-8")
-                os.replace(tmp, self.head_path)
+                self.dir.mkdir(parents=True, exist_ok=True)
+                lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                    seq, prev = self._head()  # re-read: another writer may have appended
+                    record = {"seq": seq + 1, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **entry,
+                              "prev": prev}
+                    record["hash"] = _digest(record)
+                    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                    try:
+                        written = os.write(fd, line)
+                        while written < len(line):
+                            written += os.write(fd, line[written:])
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    tmp = self.head_path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}), encoding="utf-8")
+                    os.replace(tmp, self.head_path)
+                finally:
+                    os.close(lock_fd)
             except OSError as exc:
                 raise BrokerKGError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
-            self._seq, self._prev = record["seq"], record["hash"]
             return record
 
     def records(self) -> Iterator[dict[str, Any]]:

@@ -190,3 +190,22 @@ def test_any_tampering_with_the_audit_log_is_detected(demo_stack: Any, tmp_path:
     _tamper(copy / "audit" / "audit.jsonl", "reorder", rng)
     result = run_cli(["audit", "verify"], copy)
     assert result.returncode == 1 and "TAMPERED" in result.stderr and "BROKEN" in result.stdout
+
+
+def test_audit_chain_holds_with_concurrent_writers(tmp_path: Path) -> None:
+    """Several apps (or threads) on one data dir share the chain: each append re-reads the head under a lock."""
+    import threading
+
+    logs = [AuditLog(tmp_path) for _ in range(3)]
+
+    def write(log: AuditLog) -> None:
+        for i in range(100):
+            log.append({"endpoint": "GET /v1/products", "status": 200, "question": "问" * (i * 30)})
+
+    threads = [threading.Thread(target=write, args=(log,)) for log in logs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = AuditLog(tmp_path).verify()
+    assert report.records == 300 and report.ok, report.problems[:3]
