@@ -32,6 +32,16 @@ _TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def _content(tokens: list[str]) -> list[str]:
+    """Lower-cased tokens that carry content: no stop words, no punctuation."""
+    out = []
+    for token in tokens:
+        token = token.strip().lower()
+        if token and token not in STOPWORDS and _TOKEN_OK.search(token):
+            out.append(token)
+    return out
+
+
 def term_id(term: str) -> int:
     return zlib.crc32(term.encode("utf-8")) & 0x7FFFFFFF
 
@@ -71,29 +81,16 @@ class Analyzer:
                     self._extra.add(word)
 
     def terms(self, text: str) -> list[str]:
+        """Search-mode terms (words and their dictionary sub-words): what BM25 indexes and queries."""
         with self._lock:
             raw = list(self._tokenizer.cut_for_search(text))
-        out = []
-        for token in raw:
-            token = token.strip().lower()
-            if not token or token in STOPWORDS or not _TOKEN_OK.search(token):
-                continue
-            if len(token) == 1 and _CJK.match(token) is None and not token.isdigit():
-                continue
-            out.append(token)
-        return out
+        return [t for t in _content(raw) if len(t) > 1 or _CJK.match(t) is not None or t.isdigit()]
 
     def words(self, text: str) -> list[str]:
         """Precise-mode words (no overlapping sub-words), filtered like ``terms``: for question analysis."""
         with self._lock:
             raw = list(self._tokenizer.cut(text))
-        out = []
-        for token in raw:
-            token = token.strip().lower()
-            if not token or token in STOPWORDS or not _TOKEN_OK.search(token):
-                continue
-            out.append(token)
-        return out
+        return _content(raw)
 
     def document_vector(self, text: str) -> SparseVec:
         counts = Counter(self.terms(text))
