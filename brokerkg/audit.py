@@ -126,7 +126,9 @@ class AuditLog:
         report = VerifyReport()
         prev, expected = GENESIS, 1
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+            # Records end in "\n" only; str.splitlines would also split inside a record at U+2028 and kin.
+            text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+            lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
         except OSError as exc:
             report.problems.append(f"cannot read {self.path}: {exc}")
             return report
