@@ -28,6 +28,16 @@ _STATUS_WORD = {"on_sale": "在售", "discontinued": "已停售", "suspended": "
 MAX_LIST_ITEMS = 4
 
 
+def warning_lines(flags: list[Flag]) -> list[str]:
+    """The red lines every answer starts with: one per product off sale (from the graph, never a model)."""
+    return [f"⚠ 注意：{f.message}" for f in flags]
+
+
+def numbered(evidence: list[Evidence]) -> list[Citation]:
+    """Citations [1]…[n] in rank order."""
+    return [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(evidence)]
+
+
 def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_SPLIT.split(text) if len(s.strip()) >= 2]
 
@@ -116,8 +126,8 @@ def compose(
     ``lead``: lines that go first (a product's status from the catalog); ``reason``: why there
     is no answer (the answer then cites nothing).
     """
-    citations = [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(evidence)]
-    warnings = [f"⚠ 注意：{f.message}" for f in flags]
+    citations = numbered(evidence)
+    warnings = warning_lines(flags)
     if not evidence:
         no_answer = NO_ANSWER if not reason else f"{NO_ANSWER_MARK}：{reason}。现有法规、条款和案例中没有能回答这个问题的内容。"
         return mask_pii("\n".join([*warnings, *(lead or []), no_answer])), []

@@ -23,7 +23,7 @@ from typing import Any
 from graph.store import GraphStore, clause_key
 from ingest.mask import mask_pii
 from ingest.refs import ARTICLE_NO
-from retrieval.answer import NO_ANSWER, compose, status_lines
+from retrieval.answer import NO_ANSWER, compose, numbered, status_lines, warning_lines
 from retrieval.conversation import Conversation, ConversationStore, Turn, resolve
 from retrieval.embedders.base import Embedder
 from retrieval.flags import product_flags
@@ -154,9 +154,8 @@ class Retriever:
         if p.generatable and generate and model is not None:
             verified = model.generate(p.query.text, p.evidence, audience)
             if not verified.fallback:
-                text = "\n".join([*(f"⚠ 注意：{f.message}" for f in p.flags), verified.text])
-                citations = [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(p.evidence)]
-                answer = Answer(mask_pii(text), citations, p.flags, 0.0, mode="generated")
+                text = "\n".join([*warning_lines(p.flags), verified.text])
+                answer = Answer(mask_pii(text), numbered(p.evidence), p.flags, 0.0, mode="generated")
         if answer is None:
             text, citations = p.extractive()
             answer = Answer(text, citations, p.flags, 0.0)
@@ -178,7 +177,7 @@ class Retriever:
         started = time.perf_counter()
         p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
         answer: Answer | None = None
-        warnings = [f"⚠ 注意：{f.message}\n" for f in p.flags]
+        warnings = [line + "\n" for line in warning_lines(p.flags)]
         if p.generatable and self.generator is not None:
             for w in warnings:
                 yield {"event": "token", "text": w}
@@ -191,8 +190,7 @@ class Retriever:
                     yield {"event": "token", "text": streamed[-1]}
             if final is not None and not final.fallback:
                 text = "".join([*warnings, *streamed]).strip()
-                citations = [Citation(n=i + 1, evidence=ev) for i, ev in enumerate(p.evidence)]
-                answer = Answer(text, citations, p.flags, 0.0, mode="generated")
+                answer = Answer(text, numbered(p.evidence), p.flags, 0.0, mode="generated")
             else:
                 text, citations = p.extractive()
                 answer = Answer(text, citations, p.flags, 0.0)
