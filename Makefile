@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REGULATIONS ?= ../shared/corpus/regulations
+TORCH_VERSION ?= 2.13.0
 export BROKERKG_DATA_DIR ?= ./data
 
 .PHONY: install run demo serve test lint bench eval clean
@@ -15,6 +16,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt vendor/en_core_web_sm/pyproje
 	$(BIN)/pip install --quiet --upgrade pip
 	# the offline stand-in for spaCy's English model first, so nothing tries to download it
 	$(BIN)/pip install --quiet ./vendor/en_core_web_sm
+	# torch for sentence-transformers: exactly this CPU build (any other spec pulls GBs of CUDA packages)
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 

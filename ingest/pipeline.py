@@ -27,7 +27,7 @@ from retrieval.embedders.base import Embedder
 from retrieval.linking import Linker
 from retrieval.text import Analyzer
 from retrieval.vectors.base import IndexPoint, VectorIndex
-from retrieval.vectors.edge import PENDING
+from retrieval.vectors.base import PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,9 @@ class Ingestor:
 
         The analyser's vocabulary (shipped dictionaries, synonyms) is part of it: when the
         vocabulary changes, re-ingesting re-tokenises the document so that its BM25 vector
-        matches how questions are now analysed.
+        matches how questions are now analysed. So is the embedding model.
         """
-        salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analyzer.vocabulary}"
+        salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analyzer.vocabulary}|{self.embedder.name}"
         return hashlib.sha256(data + salt.encode()).hexdigest()
 
     def delete(self, ref: str) -> str:

@@ -75,9 +75,11 @@ def client(demo_stack: object) -> Iterator[object]:
         yield test_client
 
 
-def run_cli(args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``brokerkg`` command; with ``offline`` inside a network namespace with no route out."""
-    env = {**os.environ, "BROKERKG_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "BROKERKG_DATA_DIR": str(data_dir), **(env or {})}
     command = [str(Path(sys.executable).parent / "brokerkg"), *args]
     if offline:
         # A fresh network namespace has only loopback: the bundled graph server still works, the internet does not.

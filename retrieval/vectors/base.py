@@ -8,6 +8,10 @@ from typing import Any, Protocol
 
 DENSE = "dense"
 SPARSE = "bm25"
+# Payload fields with a keyword index, in both engines.
+KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience", "state")
+RRF_K = 60  # reciprocal-rank-fusion constant, the same in both engines
+PENDING = "pending"  # written, not yet committed in the graph: never returned by a search
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ class VectorIndex(Protocol):
         ...
 
     def payloads(self, flt: SearchFilter | None = None) -> Iterator[dict[str, Any]]:
+        ...
+
+    def points(self, batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point, pending ones included, as (id, payload)."""
+        ...
+
+    def export(self, batch: int = 256) -> Iterator[list[IndexPoint]]:
+        """Every point with its vectors, in batches: for migrating an index to another engine."""
         ...
 
     def close(self) -> None:

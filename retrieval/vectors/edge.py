@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from brokerkg.errors import DependencyError
-from retrieval.vectors.base import DENSE, SPARSE, IndexPoint, ScoredId, SearchFilter, SparseVec
+from retrieval.vectors.base import DENSE, KEYWORD_FIELDS, PENDING, RRF_K, SPARSE, IndexPoint, ScoredId, SearchFilter, SparseVec
 
 logger = logging.getLogger(__name__)
 
-_KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience", "state")
-PENDING = "pending"  # written, not yet committed in the graph: never returned by a search
+__all__ = ["PENDING", "EdgeIndex"]
 
 
 class EdgeIndex:
@@ -37,7 +36,7 @@ class EdgeIndex:
             else:
                 path.mkdir(parents=True, exist_ok=True)
                 self._shard = qe.EdgeShard.create(str(path), config)
-                for field in _KEYWORD_FIELDS:
+                for field in KEYWORD_FIELDS:
                     self._shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
         except Exception as exc:
             raise DependencyError(f"cannot open the vector index at {path}: {exc}") from exc
@@ -101,7 +100,7 @@ class EdgeIndex:
         if not prefetches:
             return []
         request = qe.QueryRequest(
-            limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=60), filter=condition, with_payload=True
+            limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K), filter=condition, with_payload=True
         )
         return [ScoredId(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard.query(request)]
 
@@ -160,6 +159,25 @@ class EdgeIndex:
     def points(self, batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every point, pending ones included, as (id, payload): for consistency checks and repairs."""
         yield from self._scroll(None, batch)
+
+    def export(self, batch: int = 256) -> Iterator[list[IndexPoint]]:
+        offset = None
+        while True:
+            request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
+            records, offset = self._shard.scroll(request)
+            out = []
+            for r in records:
+                vectors = r.vector or {}
+                sparse = vectors.get(SPARSE)
+                out.append(IndexPoint(
+                    str(r.id), [float(x) for x in vectors.get(DENSE, [])],
+                    SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else SparseVec([], []),
+                    dict(r.payload or {}),
+                ))
+            if out:
+                yield out
+            if offset is None:
+                break
 
     def _scroll(self, condition: Any, batch: int) -> Iterator[tuple[str, dict[str, Any]]]:
         offset = None
