@@ -38,6 +38,13 @@ class DocumentError(InputError):
     status = 422
 
 
+class ConflictError(BrokerKGError):
+    """The write contradicts what is stored (e.g. a uniqueness constraint)."""
+
+    code = "conflict"
+    status = 409
+
+
 class ConfigError(BrokerKGError):
     """Settings are wrong; raised at start-up with a message saying how to fix them."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from graph.dialect import Dialect
@@ -14,6 +14,14 @@ class GraphExecutor(Protocol):
     dialect: Dialect
 
     def run(self, query: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
+        ...
+
+    def run_batch(
+        self, statements: Sequence[tuple[str, Mapping[str, Any] | None]], *, write: bool = True
+    ) -> list[list[dict[str, Any]]]:
+        """Several statements as one unit: one transaction on Neo4j; in order on FalkorDB, which has
+        no multi-statement transactions (there the document's content hash, written last, marks a
+        complete write)."""
         ...
 
     def close(self) -> None:

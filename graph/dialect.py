@@ -19,6 +19,7 @@ NODE_KEYS: tuple[tuple[str, str], ...] = (
     ("Insurer", "name"),
     ("Article", "key"),
     ("Clause", "key"),
+    ("Version", "key"),
 )
 
 
@@ -45,6 +46,16 @@ NEO4J = Dialect(
         f"CREATE CONSTRAINT {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
         for label, prop in NODE_KEYS
     )
-    + ("CREATE INDEX article_law_key IF NOT EXISTS FOR (n:Article) ON (n.law_key)",),
+    + (
+        "CREATE INDEX article_law_key IF NOT EXISTS FOR (n:Article) ON (n.law_key)",
+        "CREATE INDEX product_status IF NOT EXISTS FOR (n:Product) ON (n.status)",
+        "CREATE INDEX document_source IF NOT EXISTS FOR (n:Document) ON (n.source)",
+        # Neo4j's CJK analyzer segments Chinese into bigrams: product names and clause headings
+        # become searchable from Cypher (db.index.fulltext.queryNodes) for ad-hoc compliance queries.
+        "CREATE FULLTEXT INDEX clause_text IF NOT EXISTS FOR (n:Clause|Article) ON EACH [n.heading, n.text] "
+        "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
+        "CREATE FULLTEXT INDEX product_names IF NOT EXISTS FOR (n:Product) ON EACH [n.name] "
+        "OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}}",
+    ),
     benign_schema_errors=("EquivalentSchemaRuleAlreadyExists", "already exists"),
 )

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,11 @@ class FalkorExecutor:
             raise BrokerKGError(f"graph query failed: {exc}") from exc
         names = [column[1] for column in result.header]
         return [dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set]
+
+    def run_batch(
+        self, statements: Sequence[tuple[str, Mapping[str, Any] | None]], *, write: bool = True
+    ) -> list[list[dict[str, Any]]]:
+        return [self.run(query, params, write=write) for query, params in statements]
 
     def close(self) -> None:
         try:

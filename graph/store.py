@@ -164,7 +164,11 @@ class GraphStore:
         The document's content_hash is written last, so an interrupted write is seen as
         "not ingested" and the next ingest redoes it.
         """
-        run = self.executor.run
+        batch: list[tuple[str, dict[str, Any]]] = []
+
+        def run(query: str, params: dict[str, Any], write: bool = True) -> None:
+            batch.append((query, params))
+
         params = {"doc_id": doc.doc_id}
         now = datetime.now(UTC).isoformat(timespec="seconds")
         run(q.UNLINK_ARTICLES, params, write=True)
@@ -241,6 +245,7 @@ class GraphStore:
             {"doc_id": doc.doc_id, "content_hash": doc.content_hash, "chunk_ids": [c.chunk_id for c in doc.chunks]},
             write=True,
         )
+        self.executor.run_batch(batch, write=True)
 
     def add_version(self, doc: Document) -> None:
         """Keep this version's sections as history (not searched): for versions and clause diffs."""
@@ -257,9 +262,8 @@ class GraphStore:
 
     def delete_document(self, doc_id: str) -> None:
         params = {"doc_id": doc_id}
-        self.executor.run(q.DELETE_VERSIONS, params, write=True)
-        for statement in (q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT):
-            self.executor.run(statement, params, write=True)
+        statements = (q.DELETE_VERSIONS, q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT)
+        self.executor.run_batch([(statement, params) for statement in statements], write=True)
 
     # --- retrieval ------------------------------------------------------------------------
 
