@@ -26,8 +26,7 @@ from ingest.types import AUDIENCES, DOC_TYPES, SUPPORTED_SUFFIXES, Block, Docume
 from retrieval.embedders.base import Embedder
 from retrieval.linking import Linker
 from retrieval.text import Analyzer
-from retrieval.vectors.base import IndexPoint, VectorIndex
-from retrieval.vectors.base import PENDING
+from retrieval.vectors.base import PENDING, IndexPoint, VectorIndex
 
 logger = logging.getLogger(__name__)
 

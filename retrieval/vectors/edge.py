@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from brokerkg.errors import DependencyError
-from retrieval.vectors.base import DENSE, KEYWORD_FIELDS, PENDING, RRF_K, SPARSE, IndexPoint, ScoredId, SearchFilter, SparseVec
+from retrieval.vectors.base import (
+    DENSE,
+    KEYWORD_FIELDS,
+    PENDING,
+    RRF_K,
+    SPARSE,
+    IndexPoint,
+    ScoredId,
+    SearchFilter,
+    SparseVec,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from brokerkg.errors import BrokerKGError, DependencyError
-from retrieval.vectors.base import DENSE, KEYWORD_FIELDS, PENDING, RRF_K, SPARSE, IndexPoint, ScoredId, SearchFilter, SparseVec
+from retrieval.vectors.base import (
+    DENSE,
+    KEYWORD_FIELDS,
+    PENDING,
+    RRF_K,
+    SPARSE,
+    IndexPoint,
+    ScoredId,
+    SearchFilter,
+    SparseVec,
+)
 
 logger = logging.getLogger(__name__)
 
