@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import error_response, install_error_handlers
@@ -34,6 +35,7 @@ from api.security import KeyStore, Principal, RateLimiter, check, is_loopback, p
 from brokerkg import __version__
 from brokerkg.audit import AuditLog
 from brokerkg.errors import BrokerKGError, InputError, NotFoundError
+from brokerkg.observability import Metrics, new_request_id, request_id
 from brokerkg.stack import Stack
 from ingest.catalog import parse_iso_date
 from ingest.mask import mask_pii
@@ -208,7 +210,8 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
     audit = AuditLog(stack.data_dir)
     per_minute, burst = rate_limit or (stack.settings.rate_limit_per_minute, stack.settings.rate_limit_burst)
     limiter = RateLimiter(per_minute, burst)
-    app.state.keys, app.state.audit = keys, audit
+    metrics = Metrics(stack)
+    app.state.keys, app.state.audit, app.state.metrics = keys, audit, metrics
     if not keys.active():
         logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")
 
@@ -257,12 +260,30 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
             "question": detail.get("question"),
             "sources": detail.get("sources", []),
             "flags": detail.get("flags", []),
+            "request_id": request_id.get(),
         }
         try:
             audit.append(record)
         except BrokerKGError as exc:  # an unaudited answer must not go out
             logger.error("%s", exc)
             return error_response(503, "audit_unavailable", "the audit log cannot be written; request refused")
+        return response
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any) -> Any:
+        """Outermost: a request id for the logs, the audit record and the response; metrics."""
+        rid = new_request_id(request.headers.get("x-request-id"))
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id.reset(token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = rid
         return response
 
     def audited(request: Request, question: str | None, data: dict[str, Any] | None = None) -> None:
@@ -276,8 +297,31 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> dict[str, str]:
-        stack.graph.ping()
+        """Liveness: the process answers HTTP (restart it if not). Stores are /readyz's business."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        """Readiness: the graph, the vector index and the embedder answer (send traffic here or not)."""
+        checks: dict[str, str] = {}
+        for name, probe in (
+            ("graph", lambda: stack.graph.ping()),
+            ("vectors", lambda: stack.index.count()),
+            ("embedder", lambda: stack.embedder.embed_query("ping")),
+        ):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # any failure means not ready; the reason is for the operator
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        body = {"status": "ready" if ready else "not_ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": "5"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(_: Principal = allow("metrics")) -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, media_type=content_type)
 
     @app.post("/v1/ask", response_model=AskResponse)
     def ask(body: AskRequest, request: Request, who: Principal = allow("ask")) -> Any:
@@ -294,6 +338,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
             body.question, top_k=body.top_k, audience=body.audience, conversation=conversation, prepared=prepared
         ).to_dict()
         audited(request, body.question, data)
+        metrics.observe_answer(data)
         return data
 
     @app.post("/v1/chat/completions")

@@ -26,8 +26,8 @@ from typing import Any
 
 from brokerkg.errors import BrokerKGError, InputError, NotFoundError
 
-ROLES = ("broker", "cs_bot", "compliance", "admin")
-READERS = frozenset(ROLES)
+ROLES = ("broker", "cs_bot", "compliance", "admin", "monitor")
+READERS = frozenset({"broker", "cs_bot", "compliance", "admin"})
 # What each role may do; the routes name their permission.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "ask": READERS,
@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "documents.write": frozenset({"admin"}),
     "ingest": frozenset({"admin"}),
     "audit.read": frozenset({"compliance", "admin"}),
+    # Prometheus scrapes with a monitor key: figures only, no content
+    "metrics": frozenset({"monitor", "admin"}),
 }
 
 

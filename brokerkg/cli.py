@@ -20,14 +20,10 @@ from brokerkg.settings import Settings, load_settings
 logger = logging.getLogger("brokerkg")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "jieba", "unstructured", "pdfminer", "neo4j"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    from brokerkg.observability import setup_logging
+
+    setup_logging(level, fmt)
 
 
 def _forward(settings: Settings, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -362,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="API keys: create, list, revoke (stored hashed in the data dir)")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("create", help="create a key and print it once")
-    k.add_argument("--role", required=True, choices=["broker", "cs_bot", "compliance", "admin"])
+    k.add_argument("--role", required=True, choices=["broker", "cs_bot", "compliance", "admin", "monitor"])
     k.add_argument("--name", default="", help="who or what uses it")
     k = keys_sub.add_parser("list", help="list keys (never the secrets)")
     k.add_argument("--json", action="store_true")
@@ -416,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging("WARNING" if args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export") else settings.log_level)
+        quiet = args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export")
+        _setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except BrokerKGError as exc:
         print(f"error: {exc}", file=sys.stderr)

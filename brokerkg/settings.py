@@ -73,6 +73,7 @@ class Settings(BaseSettings):
 
     max_file_mb: float = Field(50.0, description="Files larger than this are refused at ingest.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per line (ts, level, logger, msg, request_id).")
 
     @field_validator("graph_uri")
     @classmethod

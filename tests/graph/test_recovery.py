@@ -1,4 +1,5 @@
-"""The bundled graph server dies: requests fail fast with 503 + Retry-After, and the app recovers by itself."""
+"""The bundled graph server dies: requests fail fast with 503 + Retry-After, /readyz says so while
+/healthz (liveness) stays up, and the app recovers by itself."""
 
 from __future__ import annotations
 
@@ -22,15 +23,16 @@ def test_killed_graph_server_gives_503_then_recovers_without_restarting_the_app(
         assert not report.failed
         time.sleep(1.2)  # the append-only file is fsynced every second
         client = TestClient(create_app(stack))
-        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").json() == {"status": "ready", "checks": {"graph": "ok", "vectors": "ok", "embedder": "ok"}}
         os.kill(stack._server._pid, signal.SIGKILL)  # noqa: SLF001 (the test plays the crash)
-        failed = client.get("/healthz")
+        failed = client.post("/v1/ask", json={"question": "宽限期内身故保险公司赔吗"})
         assert failed.status_code == 503 and failed.headers["Retry-After"]
         assert failed.json()["error"]["code"] == "dependency_unavailable"
+        assert client.get("/healthz").status_code == 200  # alive: no reason for an orchestrator to kill the app
         statuses = [503]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            r = client.get("/healthz")
+            r = client.get("/readyz")
             statuses.append(r.status_code)
             if r.status_code == 200:
                 break
@@ -40,5 +42,7 @@ def test_killed_graph_server_gives_503_then_recovers_without_restarting_the_app(
         answer = client.post("/v1/ask", json={"question": "宽限期内身故保险公司赔吗"}).json()
         assert answer["citations"][0]["title"].startswith("陈某诉鼎信人寿")
         assert stack.graph.executor.restarts == 1
+        metrics = client.get("/metrics").text
+        assert "brokerkg_graph_restarts 1.0" in metrics and 'brokerkg_store_up{store="graph"} 1.0' in metrics
     finally:
         stack.close()

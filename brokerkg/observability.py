@@ -1,0 +1,157 @@
+"""Logs and metrics for operators.
+
+- Logs: one line per event, plain text or JSON (``BROKERKG_LOG_FORMAT=json``), each with the
+  request id of the HTTP request that caused it (taken from ``X-Request-ID`` or generated,
+  and echoed in the response). Every message passes through the personal-data mask.
+- Metrics: Prometheus text format at ``/metrics`` from a registry per app: requests by
+  route and status, latency histograms, answers by mode and outcome, flagged products,
+  and the stores' state read at scrape time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from ingest.mask import mask_pii
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+NOISY = ("httpx", "jieba", "unstructured", "pdfminer", "neo4j", "httpcore", "sentence_transformers", "urllib3")
+
+
+def new_request_id(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a fresh one."""
+    if header and _REQUEST_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class ContextFilter(logging.Filter):
+    """Adds the request id and masks personal data in the rendered message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        message = record.getMessage()
+        masked = mask_pii(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", None)
+        if rid:
+            entry["request_id"] = rid
+        if record.exc_info:
+            entry["exc"] = mask_pii(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        rid = getattr(record, "request_id", None)
+        return f"{line} [req {rid}]" if rid else line
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", stream: Any = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_brokerkg", False)]:
+        root.removeHandler(old)
+    handler._brokerkg = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level))
+    for noisy in NOISY:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
+
+
+class Metrics:
+    """Prometheus metrics for one app (own registry: several apps may live in one process)."""
+
+    def __init__(self, stack: Any) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+        from prometheus_client.process_collector import ProcessCollector
+
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.requests = Counter(
+            "brokerkg_http_requests", "HTTP requests by route and status", ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "brokerkg_http_request_duration_seconds", "HTTP request latency by route", ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=self.registry,
+        )
+        self.answers = Counter(
+            "brokerkg_answers", "Answers by mode (extractive/generated) and outcome (answered/no_answer)",
+            ["mode", "outcome"], registry=self.registry,
+        )
+        self.flags = Counter(
+            "brokerkg_flagged_products", "Off-sale products flagged in answers, by status", ["status"],
+            registry=self.registry,
+        )
+        self.info = Info("brokerkg", "Build and stores", registry=self.registry)
+        s = stack.settings
+        self.info.info({
+            "graph": "falkordb" if s.uses_bundled_graph else "neo4j",
+            "vectors": "qdrant-edge" if not s.qdrant_url else "qdrant",
+            "embedder": s.embedder,
+            "llm": s.llm_provider or "extractive",
+        })
+        stores = Gauge("brokerkg_store_up", "1 when the store answers", ["store"], registry=self.registry)
+        stores.labels("graph").set_function(lambda: _up(lambda: stack.graph.ping()))
+        stores.labels("vectors").set_function(lambda: _up(lambda: stack.index.count()))
+        Gauge("brokerkg_vector_points", "Points in the vector index", registry=self.registry).set_function(
+            lambda: _value(lambda: stack.index.count())
+        )
+        Gauge("brokerkg_graph_restarts", "Bundled graph server restarts since start", registry=self.registry).set_function(
+            lambda: float(getattr(stack.graph.executor, "restarts", 0) if stack.graph else 0)
+        )
+
+    def observe_answer(self, data: dict[str, Any]) -> None:
+        outcome = "answered" if data.get("citations") else "no_answer"
+        self.answers.labels(data.get("mode") or "extractive", outcome).inc()
+        for flag in data.get("flags", []):
+            self.flags.labels(flag.get("status") or "unknown").inc()
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _up(probe: Any) -> float:
+    try:
+        probe()
+        return 1.0
+    except Exception:
+        return 0.0
+
+
+def _value(probe: Any) -> float:
+    try:
+        return float(probe())
+    except Exception:
+        return float("nan")
