@@ -308,6 +308,52 @@ def cmd_vectors_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from graph import rdf
+
+    with Stack(settings) as stack:
+        g = rdf.export_graph(stack.graph, audiences=tuple(args.audience or ()))
+    if not args.no_validate:
+        conforms, report = rdf.validate(g)
+        if not conforms:
+            print(report, file=sys.stderr)
+            raise BrokerKGError("the export does not conform to graph/rdf/shapes.ttl; nothing written (report above)")
+    text = rdf.serialize(g, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        c = rdf.counts(g)
+        print(f"wrote {len(g)} triples to {args.output}: {c['Product']} products, {c['Document']} documents, "
+              f"{c['Article']} articles, {c['Clause']} clauses" + ("" if args.no_validate else "; SHACL: conforms"))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import_rdf(settings: Settings, args: argparse.Namespace) -> int:
+    from rdflib import Graph
+
+    from brokerkg.stack import Stack
+    from graph import rdf
+
+    path = Path(args.file)
+    try:
+        g = Graph().parse(path, format=args.format)
+    except FileNotFoundError:
+        raise BrokerKGError(f"{path}: no such file") from None
+    except Exception as exc:
+        raise BrokerKGError(f"{path}: not valid {args.format or 'RDF'}: {exc}") from exc
+    conforms, report = rdf.validate(g)
+    if not conforms:
+        print(report, file=sys.stderr)
+        raise BrokerKGError(f"{path} does not conform to graph/rdf/shapes.ttl; nothing imported")
+    with Stack(settings) as stack:
+        c = rdf.import_graph(stack.graph, g)
+    print(f"imported {c['Product']} products, {c['Document']} documents, {c['Article']} articles, {c['Clause']} clauses "
+          "(graph only: texts are searchable after `brokerkg ingest` of the source files)")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -388,6 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("export", help="the graph as RDF (Turtle, JSON-LD, N-Triples), checked against the SHACL shapes")
+    p.add_argument("--format", choices=["turtle", "json-ld", "nt"], default="turtle")
+    p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+    p.add_argument("--audience", action="append", choices=["public", "internal"], help="only documents for this audience")
+    p.add_argument("--no-validate", action="store_true", help="skip the SHACL check")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import-rdf", help="read an RDF export back into the graph (idempotent)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", default=None, help="rdflib format (default: from the file name)")
+    p.set_defaults(func=cmd_import_rdf)
+
     p = sub.add_parser("vectors", help="vector index operations")
     vectors_sub = p.add_subparsers(dest="vectors_command", required=True)
     v = vectors_sub.add_parser("migrate", help="copy the current vector index (e.g. the embedded one) to a Qdrant server")
@@ -412,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        quiet = args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export")
+        quiet = args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf")
         _setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except BrokerKGError as exc:

@@ -241,6 +241,7 @@ class FalkorExecutor:
             else:
                 result = self._graph.ro_query(query, dict(params or {}))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            logger.warning("graph connection failed: %s: %s", type(exc).__name__, exc)
             self._recover()
             raise DependencyError("graph server unavailable; it is being restarted, retry shortly") from exc
         except redis.ResponseError as exc:

@@ -315,3 +315,54 @@ DELETE_VERSIONS = """
 MATCH (v:Version {doc_id: $doc_id})
 DETACH DELETE v
 """
+
+# --- linked-data export / import (graph/rdf) ---------------------------------------------
+# Labels and relationship types cannot be parameters: these are generated from a fixed table.
+
+EXPORT_NODES = {
+    "Insurer": "MATCH (n:Insurer) RETURN properties(n) AS props, labels(n) AS labels",
+    "Product": "MATCH (n:Product) RETURN properties(n) AS props, labels(n) AS labels",
+    "Document": "MATCH (n:Document) WHERE n.status = 'done' RETURN properties(n) AS props, labels(n) AS labels",
+    "Article": "MATCH (n:Article) RETURN properties(n) AS props, labels(n) AS labels",
+    "Clause": "MATCH (n:Clause) RETURN properties(n) AS props, labels(n) AS labels",
+}
+
+# (type, from label, from key, to label, to key)
+RELATIONS = (
+    ("ISSUES", "Insurer", "name", "Product", "product_id"),
+    ("REPLACED_BY", "Product", "product_id", "Product", "product_id"),
+    ("HAS_DOCUMENT", "Product", "product_id", "Document", "doc_id"),
+    ("HAS_ARTICLE", "Document", "doc_id", "Article", "key"),
+    ("HAS_CLAUSE", "Document", "doc_id", "Clause", "key"),
+    ("HAS_CLAUSE", "Product", "product_id", "Clause", "key"),
+    ("CITES", "Clause", "key", "Article", "key"),
+    ("CITES", "Article", "key", "Article", "key"),
+    ("CITES", "Document", "doc_id", "Article", "key"),
+    ("CONCERNS", "Document", "doc_id", "Product", "product_id"),
+)
+
+def _done(var: str, label: str) -> str:
+    return f"{var}.status = 'done'" if label == "Document" else ""
+
+
+EXPORT_RELATIONS = {
+    (t, a, b): f"MATCH (a:{a})-[:{t}]->(b:{b}) "
+    + (f"WHERE {' AND '.join(c for c in (_done('a', a), _done('b', b)) if c)} " if "Document" in (a, b) else "")
+    + f"RETURN a.{ak} AS source, b.{bk} AS target"
+    for t, a, ak, b, bk in RELATIONS
+}
+
+IMPORT_NODES = {
+    label: f"UNWIND $rows AS r MERGE (n:{label} {{{key}: r.key}}) SET n += r.props"
+    for label, key in (("Insurer", "name"), ("Product", "product_id"), ("Document", "doc_id"), ("Article", "key"), ("Clause", "key"))
+}
+
+IMPORT_RELATIONS = {
+    (t, a, b): f"UNWIND $rows AS r MATCH (a:{a} {{{ak}: r.source}}) MATCH (b:{b} {{{bk}: r.target}}) MERGE (a)-[:{t}]->(b)"
+    for t, a, ak, b, bk in RELATIONS
+}
+
+IMPORT_DOC_LABELS = {
+    doc_type: f"UNWIND $ids AS id MATCH (d:Document {{doc_id: id}}) SET d:{label}"
+    for doc_type, label in (("regulation", "Regulation"), ("clause", "Wording"), ("case", "Case"))
+}
