@@ -18,11 +18,12 @@ class Settings(BaseSettings):
 
     # Graph: empty = bundled FalkorDB server started by the app; bolt://… or neo4j://… = Neo4j.
     graph_uri: str = Field("", description="Empty for the bundled FalkorDB; bolt://host:7687 for Neo4j.")
-    graph_user: str = "neo4j"
-    graph_password: str = ""
+    graph_user: str = Field("neo4j", description="Neo4j user.")
+    graph_password: str = Field("", description="Neo4j password.")
     graph_database: str = Field("neo4j", description="Neo4j database name.")
     graph_name: str = Field("brokerkg", description="FalkorDB graph key.")
-    graph_start_timeout_s: float = 20.0
+    graph_start_timeout_s: float = Field(20.0, description="Seconds the bundled FalkorDB may take to start.")
+    graph_retry_s: float = Field(15.0, description="Neo4j: how long the driver retries a transaction on transient errors.")
 
     # Vectors: empty = Qdrant Edge shard in <data_dir>/vectors; http(s)://host:6333 = a Qdrant server.
     qdrant_url: str = Field(
@@ -61,18 +62,18 @@ class Settings(BaseSettings):
     llm_base_url: str = Field("", description="e.g. http://localhost:8001/v1 (vLLM), http://localhost:11434/v1 (Ollama's OpenAI API).")
     llm_model: str = Field("", description="Model name at that endpoint, e.g. qwen2.5-7b-instruct.")
     llm_api_key: str = Field("", description="API key, if the endpoint needs one.")
-    llm_temperature: float = 0.1
-    llm_timeout_s: float = 60.0
+    llm_temperature: float = Field(0.1, description="Sampling temperature of the chat model.")
+    llm_timeout_s: float = Field(60.0, description="Seconds before a model call is given up (the extractive answer is used).")
     prompts_dir: Path | None = Field(None, description="Use these prompt templates instead of the shipped prompts/.")
 
     rate_limit_per_minute: float = Field(120.0, description="Requests per minute per API key (0: no limit).")
     rate_limit_burst: int = Field(30, description="Requests a key may make at once before the per-minute rate applies.")
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field("127.0.0.1", description="`brokerkg serve` address (0.0.0.0 in a container).")
+    port: int = Field(8000, description="`brokerkg serve` port.")
 
     max_file_mb: float = Field(50.0, description="Files larger than this are refused at ingest.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per line (ts, level, logger, msg, request_id).")
 
     @field_validator("graph_uri")

@@ -159,7 +159,7 @@ class Stack:
             return FalkorExecutor("127.0.0.1", self._server.port, self._server.password, s.graph_name, server=self._server)
         from graph.bolt import BoltExecutor
 
-        return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database)
+        return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database, max_retry_s=s.graph_retry_s)
 
     # --- data-dir ownership -------------------------------------------------------------------
 
