@@ -11,7 +11,7 @@ export BROKERKG_DATA_DIR ?= ./data
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt vendor/en_core_web_sm/pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt vendor/en_core_web_sm/pyproject.toml tests/graph/cypher5/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the offline stand-in for spaCy's English model first, so nothing tries to download it
@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt vendor/en_core_web_sm/pyproje
 	# torch for sentence-transformers: exactly this CPU build (any other spec pulls GBs of CUDA packages)
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# Neo4j's Cypher 5 parser for the dialect test (npm registry, pinned by the lock file)
+	npm ci --silent --no-audit --no-fund --prefix tests/graph/cypher5
 	touch $@
 
 demo: install
