@@ -35,7 +35,7 @@ from api.security import KeyStore, Principal, RateLimiter, check, is_loopback, p
 from brokerkg import __version__
 from brokerkg.audit import AuditLog
 from brokerkg.errors import BrokerKGError, InputError, NotFoundError
-from brokerkg.observability import Metrics, new_request_id, request_id
+from brokerkg.observability import Metrics, install_masking, new_request_id, request_id
 from brokerkg.stack import Stack
 from ingest.catalog import parse_iso_date
 from ingest.mask import mask_pii
@@ -203,6 +203,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
             if owns_stack:
                 stack.close()
 
+    install_masking()
     app = FastAPI(title="BrokerKG", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     write_lock = threading.Lock()  # ingest and catalog imports run one at a time

@@ -34,8 +34,34 @@ def new_request_id(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
+_masking_installed = False
+
+
+def install_masking() -> None:
+    """Mask personal data in every log record when it is created, whatever handler gets it
+    (ours, uvicorn's, a host application's, pytest's)."""
+    global _masking_installed
+    if _masking_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the handler to report
+            return record
+        masked = mask_pii(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _masking_installed = True
+
+
 class ContextFilter(logging.Filter):
-    """Adds the request id and masks personal data in the rendered message."""
+    """Adds the request id (and masks, for records made before masking was installed)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
@@ -73,6 +99,7 @@ class TextFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text", stream: Any = None) -> logging.Handler:
+    install_masking()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(ContextFilter())

@@ -89,6 +89,10 @@ def test_request_ids_reach_the_response_the_logs_and_the_audit_log(client: Any, 
     finally:
         logging.getLogger().removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    # masked at the source: the suite's own log file got the masked line too
+    from tests.conftest import SESSION_LOG
+
+    assert "138****5678" in SESSION_LOG.read_text(encoding="utf-8")
     assert lines and all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
     assert "13812345678" not in stream.getvalue() and any("138****5678" in line["msg"] for line in lines)
     mine = [r for r in client.app.state.audit.records() if r.get("request_id") == "trace-abc.123"]
