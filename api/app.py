@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,12 +22,13 @@ from api.schemas import (
     AskResponse,
     CatalogImportRequest,
     ChatCompletionRequest,
+    CompareRequest,
     DocumentPatch,
     Health,
     IngestRequest,
+    ProductMatch,
     ProductOut,
     ProductPatch,
-    ProductSummary,
     SearchRequest,
     SearchResponse,
 )
@@ -40,6 +41,7 @@ from brokerkg.stack import Stack
 from ingest.catalog import parse_iso_date
 from ingest.mask import mask_pii
 from retrieval.flags import product_flags
+from retrieval.product_facts import Criteria, compare_products, fact_citation, match_products, parse_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -393,9 +395,43 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
                               doc_id=doc_id, limit=limit)
         return {"records": records, "count": len(records)}
 
-    @app.get("/v1/products", response_model=list[ProductSummary])
-    def list_products(who: Principal = allow("products.read")) -> list[dict[str, Any]]:
-        return stack.graph.list_products()
+    @app.get("/v1/products", response_model=list[ProductMatch])
+    def list_products(
+        category: str | None = None,
+        status: str | None = None,
+        insurer: str | None = None,
+        age: int | None = Query(None, ge=0, le=120),
+        max_waiting_days: int | None = Query(None, ge=0),
+        max_deductible: float | None = Query(None, ge=0),
+        min_mild_payout: float | None = Query(None, ge=0, le=100),
+        min_ci_kinds: int | None = Query(None, ge=0),
+        guaranteed_renewal: bool | None = None,
+        who: Principal = allow("products.read"),
+    ) -> list[dict[str, Any]]:
+        """Without parameters: the whole catalog. With any: products matching them on the facts
+        read from their clauses (on-sale only unless ``status`` says otherwise, ``status=any`` for
+        all), each with the facts that qualified it and their clauses."""
+        filters = (category, status, insurer, age, max_waiting_days, max_deductible, min_mild_payout, min_ci_kinds,
+                   guaranteed_renewal)
+        if all(v is None for v in filters):
+            return stack.graph.list_products()
+        criteria = Criteria(
+            category=category, insurer=insurer, statuses=parse_statuses(status), age=age,
+            max_waiting_days=max_waiting_days, max_deductible=max_deductible, min_mild_payout=min_mild_payout,
+            min_ci_kinds=min_ci_kinds, guaranteed_renewal=guaranteed_renewal,
+        )
+        matches, _ = match_products(stack.graph, criteria)
+        flags = {f.product_id: f.to_dict() for f in product_flags(stack.graph, [m.product["product_id"] for m in matches])}
+        return [
+            {**m.product, "matched_facts": [fact_citation(f) for f in m.facts],
+             "flags": [flags[m.product["product_id"]]] if m.product["product_id"] in flags else []}
+            for m in matches
+        ]
+
+    @app.post("/v1/compare")
+    def compare(body: CompareRequest, who: Principal = allow("products.read")) -> dict[str, Any]:
+        """Facts of 2–6 products side by side; each cell cites the clause that states it."""
+        return compare_products(stack.graph, body.product_ids)
 
     @app.get("/v1/products/{product_id}/overview")
     def product_overview(product_id: str, who: Principal = allow("products.read")) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +81,28 @@ class ProductSummary(BaseModel):
     successor_name: str | None = None
 
 
+class FactCitation(BaseModel):
+    fact: str | None = None
+    display: str | None = None
+    doc_id: str | None = None
+    title: str | None = None
+    locator: str | None = None
+    chunk_id: str | None = None
+    text: str | None = None
+
+
+class ProductMatch(ProductSummary):
+    """A product in a catalog listing; with matching criteria, the facts that qualified it (cited)."""
+
+    matched_facts: list[FactCitation] = Field(default_factory=list)
+    flags: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_ids: list[str] = Field(min_length=2, max_length=6)
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
@@ -89,6 +111,7 @@ class AskResponse(BaseModel):
     mode: Literal["extractive", "generated"] = "extractive"
     conversation_id: str | None = None
     resolved_question: str | None = None
+    table: dict[str, Any] | None = None
 
 
 class ChatMessage(BaseModel):

@@ -308,6 +308,28 @@ def cmd_vectors_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_facts_report(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from ingest.facts import TYPES
+    from retrieval.product_facts import facts_report
+
+    with Stack(settings) as stack:
+        report = facts_report(stack.graph)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    total_found = sum(len(r["found"]) for r in report)
+    total_missing = sum(len(r["missing"]) for r in report)
+    for r in report:
+        print(f"{r['product_id']} {r['name']} ({r['category']}, {r['status']}): {len(r['found'])} facts")
+        for f in r["found"]:
+            print(f"  {TYPES[f['fact']].label}: {f['display']}  [{f['locator']}]")
+        if r["missing"]:
+            print("  MISSING: " + "、".join(TYPES[k].label for k in r["missing"]))
+    print(f"{len(report)} products, {total_found} facts, {total_missing} expected facts missing")
+    return 0
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
     from graph import rdf
@@ -434,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("facts", help="product facts read from the clauses")
+    facts_sub = p.add_subparsers(dest="facts_command", required=True)
+    f = facts_sub.add_parser("report", help="per product: facts found (with clause) and expected facts missing")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_facts_report)
+
     p = sub.add_parser("export", help="the graph as RDF (Turtle, JSON-LD, N-Triples), checked against the SHACL shapes")
     p.add_argument("--format", choices=["turtle", "json-ld", "nt"], default="turtle")
     p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
@@ -470,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        quiet = args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf")
+        quiet = args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
         _setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except BrokerKGError as exc:

@@ -20,6 +20,7 @@ NODE_KEYS: tuple[tuple[str, str], ...] = (
     ("Article", "key"),
     ("Clause", "key"),
     ("Version", "key"),
+    ("Fact", "key"),
 )
 
 
@@ -36,7 +37,7 @@ class Dialect:
 FALKORDB = Dialect(
     name="falkordb",
     schema=tuple(f"CREATE INDEX FOR (n:{label}) ON (n.{prop})" for label, prop in NODE_KEYS)
-    + ("CREATE INDEX FOR (n:Article) ON (n.law_key)",),
+    + ("CREATE INDEX FOR (n:Article) ON (n.law_key)", "CREATE INDEX FOR (n:Fact) ON (n.doc_id)"),
     benign_schema_errors=("already indexed",),
 )
 
@@ -49,6 +50,7 @@ NEO4J = Dialect(
     + (
         "CREATE INDEX article_law_key IF NOT EXISTS FOR (n:Article) ON (n.law_key)",
         "CREATE INDEX product_status IF NOT EXISTS FOR (n:Product) ON (n.status)",
+        "CREATE INDEX fact_doc IF NOT EXISTS FOR (n:Fact) ON (n.doc_id)",
         "CREATE INDEX document_source IF NOT EXISTS FOR (n:Document) ON (n.source)",
         # Neo4j's CJK analyzer segments Chinese into bigrams: product names and clause headings
         # become searchable from Cypher (db.index.fulltext.queryNodes) for ad-hoc compliance queries.

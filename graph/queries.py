@@ -104,6 +104,29 @@ MATCH (d:Document {doc_id: $doc_id})-[:HAS_CLAUSE]->(c:Clause)
 DETACH DELETE c
 """
 
+DELETE_FACTS = """
+MATCH (f:Fact {doc_id: $doc_id})
+DETACH DELETE f
+"""
+
+# Facts read from a wording's clauses: on the product, each linked to the clause that states it.
+UPSERT_FACTS = """
+UNWIND $facts AS r
+MATCH (p:Product {product_id: r.product_id})
+MERGE (f:Fact {key: r.key})
+SET f += r.props
+MERGE (p)-[:HAS_FACT]->(f)
+WITH f, r
+MATCH (c:Clause {key: r.clause_key})
+MERGE (f)-[:STATED_IN]->(c)
+"""
+
+PRODUCT_FACTS = """
+MATCH (p:Product)-[:HAS_FACT]->(f:Fact)
+RETURN p.product_id AS product_id, properties(f) AS fact
+ORDER BY product_id, f.type
+"""
+
 DELETE_DOCUMENT_EDGES = """
 MATCH (d:Document {doc_id: $doc_id})-[r:CITES|CONCERNS]->()
 DELETE r

@@ -173,6 +173,7 @@ class GraphStore:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         run(q.UNLINK_ARTICLES, params, write=True)
         run(q.DELETE_ARTICLE_CITATIONS, params, write=True)
+        run(q.DELETE_FACTS, params, write=True)
         run(q.DELETE_CLAUSES, params, write=True)
         run(q.DELETE_DOCUMENT_EDGES, params, write=True)
         run(q.UNLINK_PRODUCT_DOCUMENT, params, write=True)
@@ -234,6 +235,8 @@ class GraphStore:
                 run(q.CITE_FROM_CLAUSES, {"refs": rows}, write=True)
             if doc.product_id:
                 run(q.LINK_PRODUCT_DOCUMENT, {"doc_id": doc.doc_id, "product_id": doc.product_id}, write=True)
+                if doc.facts:
+                    run(q.UPSERT_FACTS, {"facts": [_fact_row(doc, f) for f in doc.facts]}, write=True)
         else:
             if refs:
                 rows = [_ref_row(r.law_key, r.article, doc.doc_id) for r in refs]
@@ -262,7 +265,7 @@ class GraphStore:
 
     def delete_document(self, doc_id: str) -> None:
         params = {"doc_id": doc_id}
-        statements = (q.DELETE_VERSIONS, q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT)
+        statements = (q.DELETE_VERSIONS, q.DELETE_FACTS, q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT)
         self.executor.run_batch([(statement, params) for statement in statements], write=True)
 
     # --- retrieval ------------------------------------------------------------------------
@@ -290,6 +293,20 @@ class GraphStore:
                 out.setdefault(r["doc_id"], []).append(r["product_id"])
         return out
 
+    def product_facts(self, product_ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Facts by product (all products when ``product_ids`` is None), in fact-type order."""
+        from ingest.facts import FACT_TYPES
+
+        order = {t.key: i for i, t in enumerate(FACT_TYPES)}
+        out: dict[str, list[dict[str, Any]]] = {}
+        wanted = set(product_ids) if product_ids is not None else None
+        for row in self.executor.run(q.PRODUCT_FACTS):
+            if wanted is None or row["product_id"] in wanted:
+                out.setdefault(row["product_id"], []).append(row["fact"])
+        for facts in out.values():
+            facts.sort(key=lambda f: order.get(f.get("type"), 99))
+        return out
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for r in self.executor.run(q.COUNT_NODES):
@@ -298,6 +315,15 @@ class GraphStore:
         for r in self.executor.run(q.COUNT_RELATIONSHIPS):
             out[r["type"]] = out.get(r["type"], 0) + r["n"]
         return out
+
+
+def _fact_row(doc: Document, fact: Any) -> dict[str, Any]:
+    props = {k: v for k, v in fact.to_dict().items() if v not in (None, "", [])}
+    props.update(doc_id=doc.doc_id, product_id=doc.product_id, title=doc.title)
+    return {
+        "key": f"{doc.doc_id}#{fact.type}", "product_id": doc.product_id,
+        "clause_key": clause_key(doc.doc_id, fact.locator), "props": props,
+    }
 
 
 def _ref_row(law_key: str, article: str, source_key: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from brokerkg.errors import BrokerKGError, DocumentError, InputError, NotFoundError
 from graph.store import GraphStore
 from ingest.chunking import chunk_document
+from ingest.facts import extract_facts
 from ingest.mask import mask_pii
 from ingest.readers import read_blocks
 from ingest.refs import find_references, law_key
@@ -31,7 +32,7 @@ from retrieval.vectors.base import PENDING, IndexPoint, VectorIndex
 logger = logging.getLogger(__name__)
 
 # Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "5"
 
 
 @dataclass
@@ -240,6 +241,11 @@ class Ingestor:
             body = "\n".join([title, *(s.text for s in sections)])
             doc.mentioned_products = self.linker.link(body, fuzzy=False).product_ids
         doc.chunks = chunk_document(doc)
+        if kind == "clause":
+            first_chunk: dict[str, str] = {}
+            for chunk in doc.chunks:
+                first_chunk.setdefault(chunk.locator, chunk.chunk_id)
+            doc.facts = extract_facts(sections, first_chunk)
         return doc
 
     def _product_named_in(self, title: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 DocType = Literal["regulation", "clause", "case"]
 DOC_TYPES: tuple[DocType, ...] = ("regulation", "clause", "case")
@@ -93,6 +93,7 @@ class Document:
     references: list[Reference] = field(default_factory=list)
     law_key: str | None = None  # regulations only: the key other documents cite it by
     mentioned_products: list[str] = field(default_factory=list)  # cases: products the text names
+    facts: list[Any] = field(default_factory=list)  # clause wordings: ingest.facts.Fact values
     encoding: str | None = None
 
     @property

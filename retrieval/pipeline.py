@@ -148,6 +148,10 @@ class Retriever:
         """``generate=False`` forces the extractive answer; ``generator`` overrides the configured model;
         ``audiences`` limits what the question may draw on (a cs_bot: public only)."""
         started = time.perf_counter()
+        from_facts = self.answer_from_facts(question, audiences, conversation)
+        if from_facts is not None:
+            from_facts.took_ms = (time.perf_counter() - started) * 1000
+            return from_facts
         p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
         answer = None
         model = generator or self.generator
@@ -175,6 +179,16 @@ class Retriever:
     ) -> Iterator[dict[str, Any]]:
         """Events for streaming: token… (or replace), citations, flags, done."""
         started = time.perf_counter()
+        from_facts = self.answer_from_facts(question, audiences, conversation)
+        if from_facts is not None:
+            from_facts.took_ms = (time.perf_counter() - started) * 1000
+            for line in from_facts.answer.splitlines(keepends=True):
+                yield {"event": "token", "text": line}
+            data = from_facts.to_dict()
+            yield {"event": "citations", "citations": data["citations"]}
+            yield {"event": "flags", "flags": data["flags"]}
+            yield {"event": "done", **{k: v for k, v in data.items() if k not in ("citations", "flags")}}
+            return
         p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
         answer: Answer | None = None
         warnings = [line + "\n" for line in warning_lines(p.flags)]
@@ -231,6 +245,35 @@ class Retriever:
             evidence = []
         flags = self.flags_for(q.linked, evidence)
         return Prepared(self, q, evidence, flags, reason, status, resolved if resolved != question else None)
+
+    def answer_from_facts(
+        self, question: str, audiences: tuple[str, ...] = (), conversation: Conversation | None = None
+    ) -> Answer | None:
+        """Comparison ("对比康宁2023和安享重疾") and matching ("哪些在售重疾险接受58岁投保") questions are
+        answered from the facts read from the clauses, each value cited; None for other questions."""
+        from retrieval.product_facts import facts_answer
+
+        text = mask_pii(question).strip()
+        linked = self.linker.link(text)
+        result = facts_answer(self.graph, text, linked.product_ids)
+        if result is None or not result["citations"]:
+            return None
+        evidence: list[Evidence] = []
+        stored = {r.id: r for r in self.index.retrieve([c["chunk_id"] for c in result["citations"] if c.get("chunk_id")])}
+        for c in result["citations"]:
+            record = stored.get(c.get("chunk_id") or "")
+            if record is None or (audiences and record.payload.get("audience") not in audiences):
+                return None  # a value the caller may not see: the ordinary pipeline answers instead
+            evidence.append(Evidence(record.id, record.payload, 0.0, 0.0, reasons=["fact"]))
+        flags = product_flags(self.graph, [*linked.product_ids, *result["product_ids"]])
+        body = "\n".join([*warning_lines(flags), *result["lines"]])
+        answer = Answer(mask_pii(body), numbered(evidence), flags, 0.0, table=result["table"])
+        if conversation is not None and self.conversations is not None:
+            answer.conversation_id = conversation.id
+            names = [ref.name for ref in linked.products]
+            self.conversations.add(conversation, Turn(text, linked.product_ids, names, []))
+        logger.info("ask: facts (%s), %d citations, %d flags", result["table"]["kind"], len(evidence), len(flags))
+        return answer
 
     def _finish(self, p: Prepared, answer: Answer, conversation: Conversation | None) -> None:
         answer.resolved_question = p.resolved

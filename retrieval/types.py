@@ -91,6 +91,7 @@ class Answer:
     mode: str = "extractive"  # or "generated" (a chat model wrote it; every sentence verified)
     conversation_id: str | None = None
     resolved_question: str | None = None  # the follow-up as retrieved (那它的等待期呢 → …康宁2019的等待期呢)
+    table: dict[str, Any] | None = None  # comparison / matching answers: the facts as a table, cells cite [n]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,4 +105,6 @@ class Answer:
             out["conversation_id"] = self.conversation_id
         if self.resolved_question:
             out["resolved_question"] = self.resolved_question
+        if self.table is not None:
+            out["table"] = self.table
         return out

@@ -108,7 +108,7 @@ def export_graph(store: Any, audiences: tuple[str, ...] = ()) -> Graph:
                 for v in value if isinstance(value, list) else [value]:
                     if v is not None and v != "":
                         g.add((node, predicate, Literal(str(v), datatype=datatype)))
-    for t, a, ak, b, bk in q.RELATIONS:
+    for t, a, _ak, b, _bk in q.RELATIONS:
         for row in run(q.EXPORT_RELATIONS[(t, a, b)]):
             source, target = str(row["source"]), str(row["target"])
             if source in kept[a] and target in kept[b]:

@@ -1,0 +1,306 @@
+"""Product facts: typed values read from a policy wording's clauses, each with its source.
+
+Rule-based and dictionary-driven (no model): every fact type has patterns written against
+how Chinese policy wordings state it ("本合同接受的投保年龄为出生满28日至55周岁",
+"自本合同生效日起90日内…为等待期", "按基本保险金额的30%给付轻症疾病保险金"). A fact keeps
+its unit, the sentence it came from and the clause (locator, chunk) that says it, so that
+every value shown to a broker or used for matching can be cited.
+
+Values are canonical so that they compare across products: periods in days, amounts in
+yuan, ratios in percent, counts as integers, yes/no as booleans; ``display`` is how a
+broker reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ingest.numerals import cn_to_int
+
+
+@dataclass(frozen=True)
+class FactType:
+    key: str
+    label: str
+    unit: str  # day | year | yuan | percent | count | bool | text
+    group: str  # for reports and comparison tables, in this order
+
+
+FACT_TYPES: tuple[FactType, ...] = (
+    FactType("age_min", "最低投保年龄", "day", "投保"),
+    FactType("age_max", "最高投保年龄", "year", "投保"),
+    FactType("term", "保险期间", "text", "投保"),
+    FactType("cooling_off", "犹豫期", "day", "投保"),
+    FactType("waiting_period", "等待期", "day", "保障"),
+    FactType("grace_period", "宽限期", "day", "交费"),
+    FactType("annual_limit", "年度保险金额", "yuan", "保障"),
+    FactType("deductible", "免赔额", "yuan", "保障"),
+    FactType("payout_ratio", "赔付比例", "percent", "保障"),
+    FactType("guaranteed_renewal", "保证续保", "bool", "保障"),
+    FactType("renewal_years", "保证续保期间", "year", "保障"),
+    FactType("ci_kinds", "重疾种类", "count", "保障"),
+    FactType("moderate_payout", "中症赔付", "percent", "保障"),
+    FactType("moderate_times", "中症赔付次数", "count", "保障"),
+    FactType("moderate_kinds", "中症种类", "count", "保障"),
+    FactType("mild_payout", "轻症赔付", "percent", "保障"),
+    FactType("mild_times", "轻症赔付次数", "count", "保障"),
+    FactType("mild_kinds", "轻症种类", "count", "保障"),
+    FactType("annuity_start_age", "年金领取起始年龄", "year", "年金"),
+    FactType("annuity_ratio", "年金领取比例", "percent", "年金"),
+    FactType("policy_loan", "保单贷款比例上限", "percent", "现金价值"),
+)
+TYPES = {t.key: t for t in FACT_TYPES}
+# Which facts a product of each category is expected to state (for the coverage report).
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "重大疾病保险": ("age_min", "age_max", "term", "cooling_off", "waiting_period", "grace_period", "ci_kinds",
+                   "mild_payout", "mild_times", "mild_kinds", "policy_loan"),
+    "医疗保险": ("age_min", "age_max", "term", "waiting_period", "grace_period", "annual_limit", "deductible",
+              "payout_ratio", "guaranteed_renewal"),
+    "定期寿险": ("age_min", "age_max", "term", "cooling_off", "waiting_period", "grace_period", "policy_loan"),
+    "年金保险": ("age_min", "age_max", "term", "cooling_off", "grace_period", "annuity_start_age", "annuity_ratio",
+              "policy_loan"),
+    "意外伤害保险": ("age_min", "age_max", "term", "deductible", "payout_ratio"),
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    type: str
+    value: Any  # canonical: number, bool or text
+    display: str
+    raw: str  # the sentence it was read from
+    locator: str
+    chunk_id: str | None = None
+    min: float | None = None  # ranges (a ratio that depends on the situation)
+    max: float | None = None
+    options: tuple[Any, ...] = ()  # choices the policyholder makes (保险期间 10/20/30年…)
+    qualifier: str = ""  # per year / per accident …
+
+    @property
+    def label(self) -> str:
+        return TYPES[self.type].label
+
+    @property
+    def unit(self) -> str:
+        return TYPES[self.type].unit
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["options"] = list(self.options)
+        out["label"], out["unit"] = self.label, self.unit
+        return out
+
+
+_NUM = r"(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)"
+
+
+def _number(text: str) -> float:
+    text = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        value = float(text)
+    else:
+        parsed = cn_to_int(text)
+        if parsed is None:
+            raise ValueError(text)
+        value = float(parsed)
+    return value
+
+
+def _int(text: str) -> int:
+    return int(_number(text))
+
+
+def _amount(number: str, unit: str) -> float | int:
+    scale = {"元": 1, "万元": 10_000, "万": 10_000, "亿元": 100_000_000}[unit]
+    value = _number(number) * scale
+    return int(value) if value == int(value) else value
+
+
+def _yuan(value: float) -> str:
+    if value >= 10_000 and value % 10_000 == 0:
+        return f"{int(value // 10_000)}万元"
+    return f"{int(value) if value == int(value) else value}元"
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    """The sentence around a match (。；; bounded), for the fact's raw text."""
+    left = max(text.rfind(p, 0, start) for p in "。；;：:\n") + 1
+    heading = re.match(r"\s*\d+(?:\.\d+)+\s+\S+\s+", text[left:start])  # "1.3 投保年龄 " before the sentence
+    if heading:
+        left += heading.end()
+    rights = [i for i in (text.find(p, end) for p in "。；;\n") if i != -1]
+    right = min(rights) + 1 if rights else len(text)
+    return text[left:right].strip()
+
+
+def _normalise(text: str) -> str:
+    # PDF line breaks inside sentences ("（无论一种或多种）\n，我们按…"): join them
+    text = re.sub(r"\s*\n(?=[，。；、）%])", "", text)
+    return re.sub(r"[ \t\u3000]+", " ", text)
+
+
+Rule = Callable[[str], Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+@rule
+def _age(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    m = re.search(rf"投保年龄为(?:出生满{_NUM}(日|天)|{_NUM}周岁)至{_NUM}周岁", text)
+    if m:
+        if m.group(1):
+            days = _int(m.group(1))
+            yield "age_min", days, f"出生满{days}日", {}, m
+        else:
+            years = _int(m.group(3))
+            yield "age_min", years * 365, f"{years}周岁", {"qualifier": "周岁"}, m
+        top = _int(m.group(4))
+        yield "age_max", top, f"{top}周岁", {}, m
+
+
+@rule
+def _periods(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    m = re.search(rf"生效日起{_NUM}日内(?:（含第{_NUM}日）)?为等待期", text)
+    if m:
+        days = _int(m.group(1))
+        yield "waiting_period", days, f"{days}日", {}, m
+    m = re.search(rf"有{_NUM}日的犹豫期|犹豫期为{_NUM}日", text)
+    if m:
+        days = _int(m.group(1) or m.group(2))
+        yield "cooling_off", days, f"{days}日", {}, m
+    m = re.search(rf"{_NUM}日为宽限期|宽限期为{_NUM}日", text)
+    if m:
+        days = _int(m.group(1) or m.group(2))
+        yield "grace_period", days, f"{days}日", {}, m
+
+
+@rule
+def _term(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    m = re.search(r"保险期间(?:为|自本合同生效日零时起至)([^，。；]+)", text)
+    if not m:
+        return
+    phrase = m.group(1)
+    if phrase.startswith("被保险人终身"):
+        yield "term", "终身", "终身", {}, m
+        return
+    years = [int(y) for y in re.findall(r"(\d+)年", phrase)]
+    ages = [int(a) for a in re.findall(r"(\d+)周岁", phrase)]
+    if len(years) + len(ages) > 1:
+        options = tuple([f"{y}年" for y in years] + [f"至{a}周岁" for a in ages])
+        yield "term", "/".join(options), "、".join(options) + "（投保时选择）", {"options": options}, m
+    elif years:
+        yield "term", f"{years[0]}年", f"{years[0]}年", {}, m
+    elif ages:
+        yield "term", f"至{ages[0]}周岁", f"至被保险人{ages[0]}周岁", {}, m
+
+
+@rule
+def _medical(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    m = re.search(rf"年度保险金额为{_NUM}(万元|元)", text)
+    if m:
+        value = _amount(m.group(1), m.group(2))
+        yield "annual_limit", value, _yuan(value), {}, m
+    m = re.search(rf"(年|每次事故)免赔额为{_NUM}(万元|元)", text)
+    if m:
+        value = _amount(m.group(2), m.group(3))
+        qualifier = "每年" if m.group(1) == "年" else "每次事故"
+        yield "deductible", value, f"{qualifier}{_yuan(value)}", {"qualifier": qualifier}, m
+    ratios = [int(r) for r in re.findall(r"赔付比例为(\d+)%", text)]
+    if ratios:
+        m = re.search(r"赔付比例为\d+%", text)
+        assert m
+        low, high = min(ratios), max(ratios)
+        display = f"{high}%" if low == high else f"{low}%–{high}%（视是否以社保身份投保和结算）"
+        yield "payout_ratio", high if low == high else f"{low}-{high}", display, {"min": low, "max": high}, m
+    m = re.search(r"扣除[^，。；]*免赔额后，按(\d+)%的比例给付意外医疗保险金", text)
+    if m:
+        value = int(m.group(1))
+        yield "payout_ratio", value, f"{value}%（意外医疗）", {"min": value, "max": value, "qualifier": "意外医疗"}, m
+    m = re.search(r"本合同为不保证续保合同", text)
+    if m:
+        yield "guaranteed_renewal", False, "不保证续保", {}, m
+    m = re.search(rf"保证续保期间为{_NUM}年", text)
+    if m:
+        years = _int(m.group(1))
+        yield "guaranteed_renewal", True, f"保证续保{years}年", {}, m
+        yield "renewal_years", years, f"{years}年", {}, m
+
+
+_ILLNESS = {"轻症": "mild", "中症": "moderate"}
+
+
+@rule
+def _illness(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    for word, key in _ILLNESS.items():
+        m = re.search(rf"按基本保险金额的(\d+)%给付{word}疾病保险金", text)
+        if m:
+            value = int(m.group(1))
+            yield f"{key}_payout", value, f"基本保险金额的{value}%", {}, m
+        m = re.search(rf"{word}疾病保险金累计给付以{_NUM}次为限", text)
+        if m:
+            times = _int(m.group(1))
+            yield f"{key}_times", times, f"{times}次", {}, m
+        m = re.search(rf"约定的{word}疾病共{_NUM}种", text)
+        if m:
+            kinds = _int(m.group(1))
+            yield f"{key}_kinds", kinds, f"{kinds}种", {}, m
+    m = re.search(rf"约定的重大疾病共{_NUM}种", text)
+    if m:
+        kinds = _int(m.group(1))
+        yield "ci_kinds", kinds, f"{kinds}种", {}, m
+
+
+@rule
+def _annuity(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    m = re.search(rf"自被保险人年满{_NUM}周岁后的首个保单周年日起(?:（年金领取起始年龄也可选择{_NUM}周岁)?", text)
+    if m and "年金" in text[m.start(): m.end() + 80]:
+        start = _int(m.group(1))
+        options = (start, _int(m.group(2))) if m.group(2) else ()
+        display = f"{start}周岁" + (f"（可选{options[1]}周岁）" if options else "")
+        yield "annuity_start_age", start, display, {"options": options}, m
+    m = re.search(r"每年按基本保险金额的(\d+)%给付年金", text)
+    if m:
+        value = int(m.group(1))
+        yield "annuity_ratio", value, f"每年基本保险金额的{value}%", {}, m
+
+
+@rule
+def _loan(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    m = re.search(r"贷款金额不得超过[^。；]*?的(\d+)%", text)
+    if m:
+        value = int(m.group(1))
+        yield "policy_loan", value, f"现金价值净额的{value}%", {}, m
+    m = re.search(r"不提供保单贷款", text)
+    if m:
+        yield "policy_loan", 0, "不提供保单贷款", {}, m
+
+
+def extract_facts(sections: Iterable[Any], chunk_of: dict[str, str] | None = None) -> list[Fact]:
+    """Facts of one policy wording. ``sections``: objects with ``locator`` and ``text``;
+    ``chunk_of``: locator → the chunk id to cite. The first statement of a fact wins."""
+    found: dict[str, Fact] = {}
+    for section in sections:
+        text = _normalise(section.text)
+        for extract in RULES:
+            for key, value, display, extra, match in extract(text):
+                if key in found:
+                    continue
+                found[key] = Fact(
+                    type=key, value=value, display=display, raw=_sentence(text, match.start(), match.end()),
+                    locator=section.locator, chunk_id=(chunk_of or {}).get(section.locator), **extra,
+                )
+    return [found[t.key] for t in FACT_TYPES if t.key in found]
+
+
+def coverage(category: str | None, facts: Iterable[Fact | dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(found, missing) fact types for a product of ``category``."""
+    have = {f.type if isinstance(f, Fact) else f["type"] for f in facts}
+    expected = EXPECTED.get(category or "", ())
+    return [t.key for t in FACT_TYPES if t.key in have], [k for k in expected if k not in have]
