@@ -118,6 +118,30 @@ def test_chat_answers_with_citations_flags_and_successor(page: Any, server: str)
     assert "RH-CI-2019" in page.inner_text("#predecessors")
 
 
+def test_comparison_and_matching_render_as_tables_with_a_citation_per_cell(page: Any) -> None:
+    turn = _ask(page, "对比康宁2019和安享重疾")
+    table = turn.locator("table.facts.compare")
+    table.wait_for()
+    headers = table.locator("thead th").all_inner_texts()
+    assert "瑞禾康宁终身重大疾病保险（2019版）" in headers[1] and "已停售" in headers[1] and "安康安享" in headers[2]
+    waiting = table.locator("tr", has=page.locator("th", has_text="等待期"))
+    cells = waiting.locator("td")
+    assert "180日" in cells.nth(0).inner_text() and "90日" in cells.nth(1).inner_text()
+    filled = table.locator("tbody td:not(:has(.muted))")
+    assert filled.count() > 10 and filled.count() == table.locator("tbody td .chip").count()  # a chip in every value
+    assert turn.locator(".flag[data-product='RH-CI-2019']").count() == 1
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+    cells.nth(0).locator(".chip").click()
+    assert page.inner_text("#passage-locator") == "2.2" and "180日" in page.inner_text("#passage-text")
+    page.keyboard.press("Escape")
+
+    turn = _ask(page, "58岁还能买哪些重疾险？等待期多长")
+    rows = turn.locator("table.facts.match tbody tr")
+    assert sorted(rows.locator("th").all_inner_texts()) == ["安康安享终身重大疾病保险", "瑞禾康宁终身重大疾病保险（2023版）"]
+    assert rows.first.locator(".chip").count() >= 3
+    page.screenshot(path=str(SHOTS / "match.png"), full_page=True)
+
+
 def test_follow_up_copy_and_error_state(page: Any) -> None:
     _ask(page, "老康宁的等待期多久")
     turn = _ask(page, "那它的犹豫期呢？")

@@ -1,10 +1,10 @@
 // Chat for brokers: streamed answers, citation chips, red banners for products off sale,
 // history kept for the browser session, copy with sources, starter questions.
 import { ApiError, stream } from "./api.js";
-import { docLink, el, flagBanner } from "./dom.js";
+import { docLink, el, flagBanner, STATUS } from "./dom.js";
 
 const KEY = "brokerkg.chat";
-const STARTERS = ["康宁2019的等待期多久？", "保险法第十六条说什么", "酒驾出事意外险赔不赔", "守护定寿还能卖吗？", "等待期内确诊被拒赔的案例"];
+const STARTERS = ["康宁2019的等待期多久？", "保险法第十六条说什么", "酒驾出事意外险赔不赔", "守护定寿还能卖吗？", "对比康宁2023和安享重疾", "58岁还能买哪些重疾险？"];
 
 function load() {
   try { return JSON.parse(sessionStorage.getItem(KEY)) || { conversationId: null, turns: [] }; }
@@ -34,6 +34,25 @@ function answerBody(text, citations) {
   }
   body.append(text.slice(last));
   return body;
+}
+
+function chipFor(n, citations) {
+  const c = citations.find((x) => x.n === n);
+  return c ? el("button", { class: "chip", type: "button", title: `${c.title} ${c.locator}`, onclick: () => openPassage(c) }, `[${n}]`) : "";
+}
+
+// Comparison and matching answers: the facts as a table, every value with its citation chip.
+function factsTable(table, citations) {
+  if (table.kind === "compare") {
+    const head = el("tr", {}, el("th", {}, "项目"), table.products.map((p) =>
+      el("th", { scope: "col" }, p.name, p.status !== "on_sale" ? el("span", { class: "off-sale" }, ` ${STATUS[p.status] || p.status}`) : "")));
+    const rows = table.rows.map((row) => el("tr", {}, el("th", { scope: "row" }, row.label), row.cells.map((cell) =>
+      el("td", {}, cell ? [cell.display, " ", chipFor(cell.n, citations)] : el("span", { class: "muted" }, "条款未载明")))));
+    return el("table", { class: "facts compare" }, el("thead", {}, head), el("tbody", {}, rows));
+  }
+  const rows = table.rows.map((row) => el("tr", {}, el("th", { scope: "row" }, row.name),
+    el("td", {}, row.facts.map((f) => el("span", { class: "fact" }, `${f.display}`, " ", chipFor(f.n, citations), " ")))));
+  return el("table", { class: "facts match" }, el("tbody", {}, rows));
 }
 
 function plainAnswer(text) {
@@ -72,7 +91,14 @@ function renderTurn(turn) {
     box.append(el("div", { class: "error", role: "alert" }, `出错了：${turn.error}`));
     return box;
   }
-  box.append(answerBody(plainAnswer(turn.answer || "检索中…"), turn.citations || []));
+  if (turn.table && turn.state === "done") {
+    const lines = plainAnswer(turn.answer).split("\n");
+    const rest = turn.table.kind === "match" ? lines.filter((l) => l.startsWith("不符合")) : [];
+    box.append(answerBody(lines[0], turn.citations || []), factsTable(turn.table, turn.citations || []));
+    if (rest.length) box.append(el("div", { class: "a muted" }, rest.join("\n")));
+  } else {
+    box.append(answerBody(plainAnswer(turn.answer || "检索中…"), turn.citations || []));
+  }
   if (turn.citations && turn.citations.length) {
     box.append(el("ol", { class: "sources" }, turn.citations.map((c) =>
       el("li", { value: c.n }, el("a", { href: docLink(c.doc_id, c.locator) }, `${c.title} ${c.locator}`),
@@ -113,7 +139,7 @@ export function chatView(root) {
         else if (kind === "replace") turn.answer = data.text;
         else if (kind === "citations") turn.citations = data.citations;
         else if (kind === "flags") turn.flags = data.flags;
-        else if (kind === "done") { turn.answer = data.answer; turn.mode = data.mode; turn.resolved = data.resolved_question; }
+        else if (kind === "done") { turn.answer = data.answer; turn.mode = data.mode; turn.resolved = data.resolved_question; turn.table = data.table; }
         else if (kind === "error") throw new ApiError(data.error.message);
         live();
       });
