@@ -65,6 +65,10 @@ def test_changed_file_replaces_its_old_version(tmp_path: Path) -> None:
 
 def test_catalog_import_rejects_bad_rows_and_imports_the_rest(tmp_path: Path) -> None:
     shutil.copytree(DEMO / "clauses", tmp_path / "clauses")
+    # this copy of one wording does not state its cooling-off period: the facts report must say so
+    wording = tmp_path / "clauses" / "ak-ci-2021.md"
+    text = wording.read_text(encoding="utf-8")
+    wording.write_text(text.replace("自您签收本合同之次日起，有15日的犹豫期。", "犹豫期见投保须知。"), encoding="utf-8")
     rows = (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
     rows.insert(2, "BAD-1,坏产品,某公司,医疗保险,retired,2020-01-01,,,,")
     (tmp_path / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -72,6 +76,16 @@ def test_catalog_import_rejects_bad_rows_and_imports_the_rest(tmp_path: Path) ->
     assert result.returncode == 1
     assert "row 3, column status" in result.stderr
     assert "products imported 9, rejected 1" in result.stdout
+
+    report = run_cli(["facts", "report", "--json"], tmp_path / "data")
+    assert report.returncode == 0, report.stderr
+    by_id = {r["product_id"]: r for r in json.loads(report.stdout)}
+    assert len(by_id) == 9 and by_id["AK-CI-2021"]["missing"] == ["cooling_off"]
+    assert all(not r["missing"] for pid, r in by_id.items() if pid != "AK-CI-2021")
+    waiting = next(f for f in by_id["RH-CI-2019"]["found"] if f["fact"] == "waiting_period")
+    assert waiting == {"fact": "waiting_period", "display": "180日", "locator": "2.2"}
+    text_report = run_cli(["facts", "report"], tmp_path / "data").stdout
+    assert "MISSING: 犹豫期" in text_report and "9 products, 82 facts, 1 expected facts missing" in text_report
 
 
 def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs: Path) -> None:
