@@ -273,7 +273,7 @@ def facts_answer(graph: Any, text: str, product_ids: list[str]) -> dict[str, Any
     cites = []
     scope = ("在售的" if criteria.statuses == ("on_sale",) else "已停售或暂停销售的") + (criteria.category or "产品")
     wanted = criteria.describe()
-    lines = [f"{scope}中{('，' + wanted) if wanted else ''}符合条件的有{len(matches)}款" + ("：" if matches else "。")]
+    lines = [f"{scope}中{wanted + '的' if wanted else ''}有{len(matches)}款" + ("：" if matches else "。")]
     rows = []
     asked = [key for pattern, keys in ASKED_FACTS if pattern.search(text) for key in keys]
     for i, m in enumerate(matches, 1):
@@ -282,7 +282,8 @@ def facts_answer(graph: Any, text: str, product_ids: list[str]) -> dict[str, Any
         facts = []
         for fact in m.facts:
             n = _number_citation(cites, fact_citation(fact))
-            facts.append(f"{fact['label']}{fact['display']}[{n}]")
+            label, display = str(fact["label"]), str(fact["display"])
+            facts.append(f"{display if display.startswith(label[:2]) else label + display}[{n}]")
         p = m.product
         lines.append(f"{i}. {p['name']}（{p['product_id']}，{p.get('insurer') or ''}）" + ("：" + "，".join(facts) if facts else ""))
         rows.append({"product_id": p["product_id"], "name": p["name"], "status": p.get("status"),
