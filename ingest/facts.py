@@ -165,20 +165,30 @@ def _age(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[st
         yield "age_max", top, f"{top}周岁", {}, m
 
 
+# Facts stated as one number: (fact, pattern — its first matched group is the number, display).
+NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
+    ("waiting_period", rf"生效日起{_NUM}日内(?:（含第{_NUM}日）)?为等待期", "{n}日"),
+    ("cooling_off", rf"有{_NUM}日的犹豫期|犹豫期为{_NUM}日", "{n}日"),
+    ("grace_period", rf"{_NUM}日为宽限期|宽限期为{_NUM}日", "{n}日"),
+    ("mild_payout", r"按基本保险金额的(\d+)%给付轻症疾病保险金", "基本保险金额的{n}%"),
+    ("mild_times", rf"轻症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
+    ("mild_kinds", rf"约定的轻症疾病共{_NUM}种", "{n}种"),
+    ("moderate_payout", r"按基本保险金额的(\d+)%给付中症疾病保险金", "基本保险金额的{n}%"),
+    ("moderate_times", rf"中症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
+    ("moderate_kinds", rf"约定的中症疾病共{_NUM}种", "{n}种"),
+    ("ci_kinds", rf"约定的重大疾病共{_NUM}种", "{n}种"),
+    ("annuity_ratio", r"每年按基本保险金额的(\d+)%给付年金", "每年基本保险金额的{n}%"),
+    ("policy_loan", r"贷款金额不得超过[^。；]*?的(\d+)%", "现金价值净额的{n}%"),
+)
+
+
 @rule
-def _periods(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
-    m = re.search(rf"生效日起{_NUM}日内(?:（含第{_NUM}日）)?为等待期", text)
-    if m:
-        days = _int(m.group(1))
-        yield "waiting_period", days, f"{days}日", {}, m
-    m = re.search(rf"有{_NUM}日的犹豫期|犹豫期为{_NUM}日", text)
-    if m:
-        days = _int(m.group(1) or m.group(2))
-        yield "cooling_off", days, f"{days}日", {}, m
-    m = re.search(rf"{_NUM}日为宽限期|宽限期为{_NUM}日", text)
-    if m:
-        days = _int(m.group(1) or m.group(2))
-        yield "grace_period", days, f"{days}日", {}, m
+def _numbers(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+    for key, pattern, display in NUMBER_RULES:
+        m = re.search(pattern, text)
+        if m:
+            n = _int(next(g for g in m.groups() if g))
+            yield key, n, display.format(n=n), {}, m
 
 
 @rule
@@ -233,30 +243,6 @@ def _medical(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Matc
         yield "renewal_years", years, f"{years}年", {}, m
 
 
-_ILLNESS = {"轻症": "mild", "中症": "moderate"}
-
-
-@rule
-def _illness(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
-    for word, key in _ILLNESS.items():
-        m = re.search(rf"按基本保险金额的(\d+)%给付{word}疾病保险金", text)
-        if m:
-            value = int(m.group(1))
-            yield f"{key}_payout", value, f"基本保险金额的{value}%", {}, m
-        m = re.search(rf"{word}疾病保险金累计给付以{_NUM}次为限", text)
-        if m:
-            times = _int(m.group(1))
-            yield f"{key}_times", times, f"{times}次", {}, m
-        m = re.search(rf"约定的{word}疾病共{_NUM}种", text)
-        if m:
-            kinds = _int(m.group(1))
-            yield f"{key}_kinds", kinds, f"{kinds}种", {}, m
-    m = re.search(rf"约定的重大疾病共{_NUM}种", text)
-    if m:
-        kinds = _int(m.group(1))
-        yield "ci_kinds", kinds, f"{kinds}种", {}, m
-
-
 @rule
 def _annuity(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
     m = re.search(rf"自被保险人年满{_NUM}周岁后的首个保单周年日起(?:（年金领取起始年龄也可选择{_NUM}周岁)?", text)
@@ -265,18 +251,10 @@ def _annuity(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Matc
         options = (start, _int(m.group(2))) if m.group(2) else ()
         display = f"{start}周岁" + (f"（可选{options[1]}周岁）" if options else "")
         yield "annuity_start_age", start, display, {"options": options}, m
-    m = re.search(r"每年按基本保险金额的(\d+)%给付年金", text)
-    if m:
-        value = int(m.group(1))
-        yield "annuity_ratio", value, f"每年基本保险金额的{value}%", {}, m
 
 
 @rule
-def _loan(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
-    m = re.search(r"贷款金额不得超过[^。；]*?的(\d+)%", text)
-    if m:
-        value = int(m.group(1))
-        yield "policy_loan", value, f"现金价值净额的{value}%", {}, m
+def _no_loan(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
     m = re.search(r"不提供保单贷款", text)
     if m:
         yield "policy_loan", 0, "不提供保单贷款", {}, m

@@ -77,6 +77,15 @@ def _num(fact: dict[str, Any] | None) -> float | None:
     return None
 
 
+# (criterion, fact it reads, True: the fact may be at most the limit / False: at least)
+LIMITS = (
+    ("max_waiting_days", "waiting_period", True),
+    ("max_deductible", "deductible", True),
+    ("min_mild_payout", "mild_payout", False),
+    ("min_ci_kinds", "ci_kinds", False),
+)
+
+
 def _check(c: Criteria, facts: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     used: list[dict[str, Any]] = []
     why: list[str] = []
@@ -93,30 +102,16 @@ def _check(c: Criteria, facts: dict[str, dict[str, Any]]) -> tuple[list[dict[str
             used += [low, high]
             if c.age * 365 < (_num(low) or 0) or c.age > (_num(high) or 0):
                 why.append(f"投保年龄为{low['display']}至{high['display']}")
-    if c.max_waiting_days is not None:
-        fact = need("waiting_period")
+    for criterion, key, at_most in LIMITS:
+        limit = getattr(c, criterion)
+        if limit is None:
+            continue
+        fact = need(key)
         if fact:
             used.append(fact)
-            if (_num(fact) or 0) > c.max_waiting_days:
-                why.append(f"等待期{fact['display']}")
-    if c.max_deductible is not None:
-        fact = need("deductible")
-        if fact:
-            used.append(fact)
-            if (_num(fact) or 0) > c.max_deductible:
-                why.append(f"免赔额{fact['display']}")
-    if c.min_mild_payout is not None:
-        fact = need("mild_payout")
-        if fact:
-            used.append(fact)
-            if (_num(fact) or 0) < c.min_mild_payout:
-                why.append(f"轻症赔付{fact['display']}")
-    if c.min_ci_kinds is not None:
-        fact = need("ci_kinds")
-        if fact:
-            used.append(fact)
-            if (_num(fact) or 0) < c.min_ci_kinds:
-                why.append(f"重疾{fact['display']}")
+            value = _num(fact) or 0
+            if (value > limit) if at_most else (value < limit):
+                why.append(f"{TYPES[key].label}{fact['display']}")
     if c.guaranteed_renewal is not None:
         fact = need("guaranteed_renewal")
         if fact:

@@ -43,6 +43,31 @@ class ScoredId:
     payload: dict[str, Any]
 
 
+def cosine_to(vector: list[float], records: Any) -> dict[str, float]:
+    """Cosine similarity of ``vector`` to each record's stored dense vector (records from either engine)."""
+    import numpy as np
+
+    query = np.asarray(vector, dtype=np.float32)
+    query /= np.linalg.norm(query) or 1.0
+    out = {}
+    for record in records:
+        stored = np.asarray((record.vector or {}).get(DENSE, []), dtype=np.float32)
+        if stored.size == query.size:
+            out[str(record.id)] = float(query @ stored / (np.linalg.norm(stored) or 1.0))
+    return out
+
+
+def to_point(record: Any) -> IndexPoint:
+    """A stored record (id, named vectors, payload) of either engine as an IndexPoint."""
+    vectors = record.vector or {}
+    sparse = vectors.get(SPARSE)
+    return IndexPoint(
+        str(record.id), [float(x) for x in vectors.get(DENSE, [])],
+        SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else SparseVec([], []),
+        dict(record.payload or {}),
+    )
+
+
 class VectorIndex(Protocol):
     def upsert(self, points: list[IndexPoint]) -> None:
         ...

@@ -23,6 +23,8 @@ from retrieval.vectors.base import (
     ScoredId,
     SearchFilter,
     SparseVec,
+    cosine_to,
+    to_point,
 )
 
 logger = logging.getLogger(__name__)
@@ -131,16 +133,7 @@ class EdgeIndex:
         """Cosine similarity of ``vector`` to the stored dense vectors of ``ids``."""
         if not ids:
             return {}
-        import numpy as np
-
-        query = np.asarray(vector, dtype=np.float32)
-        query /= np.linalg.norm(query) or 1.0
-        out = {}
-        for record in self._shard.retrieve(list(ids), False, True):
-            stored = np.asarray((record.vector or {}).get(DENSE, []), dtype=np.float32)
-            if stored.size == query.size:
-                out[str(record.id)] = float(query @ stored / (np.linalg.norm(stored) or 1.0))
-        return out
+        return cosine_to(vector, self._shard.retrieve(list(ids), False, True))
 
     def retrieve(self, ids: list[str]) -> list[ScoredId]:
         if not ids:
@@ -175,15 +168,7 @@ class EdgeIndex:
         while True:
             request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
             records, offset = self._shard.scroll(request)
-            out = []
-            for r in records:
-                vectors = r.vector or {}
-                sparse = vectors.get(SPARSE)
-                out.append(IndexPoint(
-                    str(r.id), [float(x) for x in vectors.get(DENSE, [])],
-                    SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else SparseVec([], []),
-                    dict(r.payload or {}),
-                ))
+            out = [to_point(r) for r in records]
             if out:
                 yield out
             if offset is None:

@@ -28,6 +28,8 @@ from retrieval.vectors.base import (
     ScoredId,
     SearchFilter,
     SparseVec,
+    cosine_to,
+    to_point,
 )
 
 logger = logging.getLogger(__name__)
@@ -167,17 +169,8 @@ class QdrantServerIndex:
     def dense_similarity(self, vector: list[float], ids: list[str]) -> dict[str, float]:
         if not ids:
             return {}
-        import numpy as np
-
-        query = np.asarray(vector, dtype=np.float32)
-        query /= np.linalg.norm(query) or 1.0
-        out = {}
-        records = self._call(self._client.retrieve, self.collection, list(ids), with_payload=False, with_vectors=[DENSE])
-        for record in records:
-            stored = np.asarray((record.vector or {}).get(DENSE, []), dtype=np.float32)
-            if stored.size == query.size:
-                out[str(record.id)] = float(query @ stored / (np.linalg.norm(stored) or 1.0))
-        return out
+        return cosine_to(vector, self._call(
+            self._client.retrieve, self.collection, list(ids), with_payload=False, with_vectors=[DENSE]))
 
     def retrieve(self, ids: list[str]) -> list[ScoredId]:
         if not ids:
@@ -204,15 +197,7 @@ class QdrantServerIndex:
             records, offset = self._call(
                 self._client.scroll, self.collection, limit=batch, offset=offset, with_payload=True, with_vectors=True
             )
-            out = []
-            for r in records:
-                vectors = r.vector or {}
-                sparse = vectors.get(SPARSE)
-                out.append(IndexPoint(
-                    str(r.id), [float(x) for x in vectors.get(DENSE, [])],
-                    SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else SparseVec([], []),
-                    dict(r.payload or {}),
-                ))
+            out = [to_point(r) for r in records]
             if out:
                 yield out
             if offset is None:
