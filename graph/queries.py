@@ -123,8 +123,9 @@ MERGE (f)-[:STATED_IN]->(c)
 
 PRODUCT_FACTS = """
 MATCH (p:Product)-[:HAS_FACT]->(f:Fact)
+WHERE $ids IS NULL OR p.product_id IN $ids
 RETURN p.product_id AS product_id, properties(f) AS fact
-ORDER BY product_id, f.type
+ORDER BY product_id
 """
 
 DELETE_DOCUMENT_EDGES = """

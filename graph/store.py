@@ -299,10 +299,9 @@ class GraphStore:
 
         order = {t.key: i for i, t in enumerate(FACT_TYPES)}
         out: dict[str, list[dict[str, Any]]] = {}
-        wanted = set(product_ids) if product_ids is not None else None
-        for row in self.executor.run(q.PRODUCT_FACTS):
-            if wanted is None or row["product_id"] in wanted:
-                out.setdefault(row["product_id"], []).append(row["fact"])
+        ids = list(product_ids) if product_ids is not None else None
+        for row in self.executor.run(q.PRODUCT_FACTS, {"ids": ids}):
+            out.setdefault(row["product_id"], []).append(row["fact"])
         for facts in out.values():
             facts.sort(key=lambda f: order.get(f.get("type"), 99))
         return out

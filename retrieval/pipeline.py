@@ -65,11 +65,12 @@ class Prepared:
     reason: str | None
     status: bool
     resolved: str | None
+    facts: Answer | None = None  # a comparison or matching question, answered from the product facts
 
     @property
     def generatable(self) -> bool:
-        """A model may write this answer: there is evidence and it is not a catalog (status) answer."""
-        return bool(self.evidence) and not self.reason and not self.status
+        """A model may write this answer: there is evidence and it is not a catalog (status or facts) answer."""
+        return bool(self.evidence) and not self.reason and not self.status and self.facts is None
 
     def extractive(self) -> tuple[str, list[Citation]]:
         r, q = self.retriever, self.query
@@ -148,11 +149,10 @@ class Retriever:
         """``generate=False`` forces the extractive answer; ``generator`` overrides the configured model;
         ``audiences`` limits what the question may draw on (a cs_bot: public only)."""
         started = time.perf_counter()
-        from_facts = self.answer_from_facts(question, audiences, conversation)
-        if from_facts is not None:
-            from_facts.took_ms = (time.perf_counter() - started) * 1000
-            return from_facts
         p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
+        if p.facts is not None:
+            p.facts.took_ms = (time.perf_counter() - started) * 1000
+            return p.facts
         answer = None
         model = generator or self.generator
         if p.generatable and generate and model is not None:
@@ -179,17 +179,16 @@ class Retriever:
     ) -> Iterator[dict[str, Any]]:
         """Events for streaming: token… (or replace), citations, flags, done."""
         started = time.perf_counter()
-        from_facts = self.answer_from_facts(question, audiences, conversation)
-        if from_facts is not None:
-            from_facts.took_ms = (time.perf_counter() - started) * 1000
-            for line in from_facts.answer.splitlines(keepends=True):
+        p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
+        if p.facts is not None:
+            p.facts.took_ms = (time.perf_counter() - started) * 1000
+            for line in p.facts.answer.splitlines(keepends=True):
                 yield {"event": "token", "text": line}
-            data = from_facts.to_dict()
+            data = p.facts.to_dict()
             yield {"event": "citations", "citations": data["citations"]}
             yield {"event": "flags", "flags": data["flags"]}
             yield {"event": "done", **{k: v for k, v in data.items() if k not in ("citations", "flags")}}
             return
-        p = prepared or self.prepare(question, top_k, conversation, audiences=audiences)
         answer: Answer | None = None
         warnings = [line + "\n" for line in warning_lines(p.flags)]
         if p.generatable and self.generator is not None:
@@ -235,6 +234,9 @@ class Retriever:
             resolved = resolve(question, bool(first.products or first.law_doc_ids), previous)
         base = SearchFilter(audiences=audiences)
         q = self.understand(resolved, base)
+        facts = self.answer_from_facts(question, audiences, conversation, linked=q.linked if resolved == question else None)
+        if facts is not None:  # no retrieval: the values come from the graph, each with its clause
+            return Prepared(self, q, [c.evidence for c in facts.citations], facts.flags, None, False, None, facts=facts)
         flt = base
         status = q.intent.status and bool(q.linked.products)
         if status:
@@ -247,14 +249,15 @@ class Retriever:
         return Prepared(self, q, evidence, flags, reason, status, resolved if resolved != question else None)
 
     def answer_from_facts(
-        self, question: str, audiences: tuple[str, ...] = (), conversation: Conversation | None = None
+        self, question: str, audiences: tuple[str, ...] = (), conversation: Conversation | None = None,
+        linked: LinkedQuestion | None = None,
     ) -> Answer | None:
         """Comparison ("对比康宁2023和安享重疾") and matching ("哪些在售重疾险接受58岁投保") questions are
         answered from the facts read from the clauses, each value cited; None for other questions."""
         from retrieval.product_facts import facts_answer
 
         text = mask_pii(question).strip()
-        linked = self.linker.link(text)
+        linked = linked or self.linker.link(text)
         result = facts_answer(self.graph, text, linked.product_ids)
         if result is None or not result["citations"]:
             return None

@@ -127,7 +127,7 @@ def match_products(graph: Any, c: Criteria) -> tuple[list[Match], list[Match]]:
         if status not in STATUSES:
             raise InputError(f"status must be one of {', '.join(STATUSES)} or 'any', not {status!r}")
     products = graph.list_products()
-    facts_by_product = graph.product_facts([p["product_id"] for p in products])
+    facts_by_product = graph.product_facts()
     matches: list[Match] = []
     others: list[Match] = []
     for product in products:
@@ -175,17 +175,17 @@ def compare_products(graph: Any, product_ids: list[str]) -> dict[str, Any]:
 def _cell(fact: dict[str, Any] | None) -> dict[str, Any] | None:
     if fact is None:
         return None
-    return {
-        "display": fact.get("display"), "value": fact.get("value"),
-        "citation": {"doc_id": fact.get("doc_id"), "title": fact.get("title"), "locator": fact.get("locator"),
-                     "chunk_id": fact.get("chunk_id"), "text": fact.get("raw")},
-    }
+    return {"display": fact.get("display"), "value": fact.get("value"), "citation": _source(fact)}
+
+
+def _source(fact: dict[str, Any]) -> dict[str, Any]:
+    """Where a fact is stated: the clause (document, locator, chunk) and its sentence."""
+    return {"doc_id": fact.get("doc_id"), "title": fact.get("title"), "locator": fact.get("locator"),
+            "chunk_id": fact.get("chunk_id"), "text": fact.get("raw")}
 
 
 def fact_citation(fact: dict[str, Any]) -> dict[str, Any]:
-    return {"doc_id": fact.get("doc_id"), "title": fact.get("title"), "locator": fact.get("locator"),
-            "chunk_id": fact.get("chunk_id"), "text": fact.get("raw"), "fact": fact.get("type"),
-            "display": fact.get("display")}
+    return {**_source(fact), "fact": fact.get("type"), "display": fact.get("display")}
 
 
 # --- questions in the chat ------------------------------------------------------------------
@@ -273,16 +273,14 @@ def facts_answer(graph: Any, text: str, product_ids: list[str]) -> dict[str, Any
     asked = [key for pattern, keys in ASKED_FACTS if pattern.search(text) for key in keys]
     for i, m in enumerate(matches, 1):
         shown = list(m.facts) + [m.all_facts[k] for k in asked if k in m.all_facts and m.all_facts[k] not in m.facts]
-        m.facts = shown
+        cited = [{**c, "n": _number_citation(cites, c)} for c in map(fact_citation, shown)]
         facts = []
-        for fact in m.facts:
-            n = _number_citation(cites, fact_citation(fact))
+        for fact, c in zip(shown, cited, strict=True):
             label, display = str(fact["label"]), str(fact["display"])
-            facts.append(f"{display if display.startswith(label[:2]) else label + display}[{n}]")
+            facts.append(f"{display if display.startswith(label[:2]) else label + display}[{c['n']}]")
         p = m.product
         lines.append(f"{i}. {p['name']}（{p['product_id']}，{p.get('insurer') or ''}）" + ("：" + "，".join(facts) if facts else ""))
-        rows.append({"product_id": p["product_id"], "name": p["name"], "status": p.get("status"),
-                     "facts": [{**fact_citation(f), "n": _number_citation(cites, fact_citation(f))} for f in m.facts]})
+        rows.append({"product_id": p["product_id"], "name": p["name"], "status": p.get("status"), "facts": cited})
     excluded = [m for m in others if m.reasons]
     if excluded:
         lines.append("不符合：" + "；".join(f"{m.product['name']}（{'，'.join(m.reasons)}）" for m in excluded[:6]))
