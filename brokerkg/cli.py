@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from api.security import ROLES
 from brokerkg import __version__
 from brokerkg.errors import BrokerKGError, DataDirBusyError
 from brokerkg.settings import Settings, load_settings
@@ -330,6 +331,20 @@ def cmd_facts_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _conforming(g: Any, failure: str) -> None:
+    """SHACL gate of export and import: the report on stderr and ``failure`` as the error when it fails."""
+    from graph import rdf
+
+    conforms, report = rdf.validate(g)
+    if not conforms:
+        print(report, file=sys.stderr)
+        raise BrokerKGError(failure)
+
+
+def _rdf_summary(c: Any) -> str:
+    return f"{c['Product']} products, {c['Document']} documents, {c['Article']} articles, {c['Clause']} clauses"
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
     from graph import rdf
@@ -337,16 +352,12 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     with Stack(settings) as stack:
         g = rdf.export_graph(stack.graph, audiences=tuple(args.audience or ()))
     if not args.no_validate:
-        conforms, report = rdf.validate(g)
-        if not conforms:
-            print(report, file=sys.stderr)
-            raise BrokerKGError("the export does not conform to graph/rdf/shapes.ttl; nothing written (report above)")
+        _conforming(g, "the export does not conform to graph/rdf/shapes.ttl; nothing written (report above)")
     text = rdf.serialize(g, args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        c = rdf.counts(g)
-        print(f"wrote {len(g)} triples to {args.output}: {c['Product']} products, {c['Document']} documents, "
-              f"{c['Article']} articles, {c['Clause']} clauses" + ("" if args.no_validate else "; SHACL: conforms"))
+        print(f"wrote {len(g)} triples to {args.output}: {_rdf_summary(rdf.counts(g))}"
+              + ("" if args.no_validate else "; SHACL: conforms"))
     else:
         sys.stdout.write(text)
     return 0
@@ -365,14 +376,10 @@ def cmd_import_rdf(settings: Settings, args: argparse.Namespace) -> int:
         raise BrokerKGError(f"{path}: no such file") from None
     except Exception as exc:
         raise BrokerKGError(f"{path}: not valid {args.format or 'RDF'}: {exc}") from exc
-    conforms, report = rdf.validate(g)
-    if not conforms:
-        print(report, file=sys.stderr)
-        raise BrokerKGError(f"{path} does not conform to graph/rdf/shapes.ttl; nothing imported")
+    _conforming(g, f"{path} does not conform to graph/rdf/shapes.ttl; nothing imported")
     with Stack(settings) as stack:
         c = rdf.import_graph(stack.graph, g)
-    print(f"imported {c['Product']} products, {c['Document']} documents, {c['Article']} articles, {c['Clause']} clauses "
-          "(graph only: texts are searchable after `brokerkg ingest` of the source files)")
+    print(f"imported {_rdf_summary(c)} (graph only: texts are searchable after `brokerkg ingest` of the source files)")
     return 0
 
 
@@ -426,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="API keys: create, list, revoke (stored hashed in the data dir)")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("create", help="create a key and print it once")
-    k.add_argument("--role", required=True, choices=["broker", "cs_bot", "compliance", "admin", "monitor"])
+    k.add_argument("--role", required=True, choices=ROLES)
     k.add_argument("--name", default="", help="who or what uses it")
     k = keys_sub.add_parser("list", help="list keys (never the secrets)")
     k.add_argument("--json", action="store_true")

@@ -61,14 +61,10 @@ def install_masking() -> None:
 
 
 class ContextFilter(logging.Filter):
-    """Adds the request id (and masks, for records made before masking was installed)."""
+    """Adds the request id (masking is done once, when the record is made: see install_masking)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
-        message = record.getMessage()
-        masked = mask_pii(message)
-        if masked != message:
-            record.msg, record.args = masked, None
         return True
 
 

@@ -142,7 +142,9 @@ def _normalise(text: str) -> str:
     return re.sub(r"[ \t\u3000]+", " ", text)
 
 
-Rule = Callable[[str], Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]]
+# A rule yields (fact type, canonical value, display, extra Fact fields, the match) for one section's text.
+Found = Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]
+Rule = Callable[[str], Found]
 RULES: list[Rule] = []
 
 
@@ -152,7 +154,7 @@ def rule(fn: Rule) -> Rule:
 
 
 @rule
-def _age(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+def _age(text: str) -> Found:
     m = re.search(rf"投保年龄为(?:出生满{_NUM}(日|天)|{_NUM}周岁)至{_NUM}周岁", text)
     if m:
         if m.group(1):
@@ -183,7 +185,7 @@ NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
 
 
 @rule
-def _numbers(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+def _numbers(text: str) -> Found:
     for key, pattern, display in NUMBER_RULES:
         m = re.search(pattern, text)
         if m:
@@ -192,7 +194,7 @@ def _numbers(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Matc
 
 
 @rule
-def _term(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+def _term(text: str) -> Found:
     m = re.search(r"保险期间(?:为|自本合同生效日零时起至)([^，。；]+)", text)
     if not m:
         return
@@ -212,7 +214,7 @@ def _term(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[s
 
 
 @rule
-def _medical(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+def _medical(text: str) -> Found:
     m = re.search(rf"年度保险金额为{_NUM}(万元|元)", text)
     if m:
         value = _amount(m.group(1), m.group(2))
@@ -222,10 +224,10 @@ def _medical(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Matc
         value = _amount(m.group(2), m.group(3))
         qualifier = "每年" if m.group(1) == "年" else "每次事故"
         yield "deductible", value, f"{qualifier}{_yuan(value)}", {"qualifier": qualifier}, m
-    ratios = [int(r) for r in re.findall(r"赔付比例为(\d+)%", text)]
-    if ratios:
-        m = re.search(r"赔付比例为\d+%", text)
-        assert m
+    found = list(re.finditer(r"赔付比例为(\d+)%", text))
+    if found:
+        m = found[0]
+        ratios = [int(f.group(1)) for f in found]
         low, high = min(ratios), max(ratios)
         display = f"{high}%" if low == high else f"{low}%–{high}%（视是否以社保身份投保和结算）"
         yield "payout_ratio", high if low == high else f"{low}-{high}", display, {"min": low, "max": high}, m
@@ -244,7 +246,7 @@ def _medical(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Matc
 
 
 @rule
-def _annuity(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+def _annuity(text: str) -> Found:
     m = re.search(rf"自被保险人年满{_NUM}周岁后的首个保单周年日起(?:（年金领取起始年龄也可选择{_NUM}周岁)?", text)
     if m and "年金" in text[m.start(): m.end() + 80]:
         start = _int(m.group(1))
@@ -254,7 +256,7 @@ def _annuity(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Matc
 
 
 @rule
-def _no_loan(text: str) -> Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]:
+def _no_loan(text: str) -> Found:
     m = re.search(r"不提供保单贷款", text)
     if m:
         yield "policy_loan", 0, "不提供保单贷款", {}, m
