@@ -94,6 +94,9 @@ class RetrievalConfig:
     unknown_similarity: float = 0.895
     all_unknown_share: float = 0.85
     all_unknown_similarity: float = 0.92
+    # Between min_similarity and this, the passages must cover most of the question, not one of its words.
+    weak_similarity: float = 0.88
+    weak_min_coverage: float = 0.70
 
 
 class Retriever:
@@ -393,10 +396,19 @@ class Retriever:
             return None
         if not q.concepts:
             return None
+        named = q.linked.product_ids
+        if named and not q.linked.law_doc_ids and not set(q.intent.doc_types) & {"regulation", "case"}:
+            # A question about a named product is answered from that product's own wording (or a
+            # case about it); rules about other products' features (分红保险…) do not answer it.
+            concerned = {pid for ids in self.graph.case_products([ev.doc_id for ev in top if ev.doc_type == "case"]).values() for pid in ids}
+            if not any(ev.product_id in named or concerned & set(named) for ev in top):
+                return "所问产品的条款未涉及这一内容"
         known = max(q.coverage(haystack(ev), known_only=True) for ev in top)
         similarity = max(self.index.dense_similarity(dense, [ev.chunk_id for ev in top]).values(), default=0.0) if dense else 1.0
         if similarity < cfg.min_similarity:
             return "现有内容与问题无关"
+        if similarity < cfg.weak_similarity and max(q.coverage(haystack(ev)) for ev in top) < cfg.weak_min_coverage:
+            return "现有内容与问题关系不大"
         if known < cfg.min_known_coverage:
             return "现有内容未涉及问题的要点"
         unknown = q.unknown_share
