@@ -16,7 +16,9 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.audit import AuditLog
 from api.errors import error_response, install_error_handlers
+from api.observability import Metrics, install_masking, new_request_id, request_id
 from api.schemas import (
     AskRequest,
     AskResponse,
@@ -34,12 +36,10 @@ from api.schemas import (
 )
 from api.security import KeyStore, Principal, RateLimiter, check, is_loopback, principal_for
 from brokerkg import __version__
-from brokerkg.audit import AuditLog
-from brokerkg.errors import BrokerKGError, InputError, NotFoundError
-from brokerkg.observability import Metrics, install_masking, new_request_id, request_id
 from brokerkg.stack import Stack
+from domain.errors import BrokerKGError, InputError, NotFoundError
+from domain.mask import mask_pii
 from ingest.catalog import parse_iso_date
-from ingest.mask import mask_pii
 from retrieval.flags import product_flags
 from retrieval.product_facts import Criteria, compare_products, fact_citation, match_products, parse_statuses
 
@@ -123,13 +123,6 @@ def _filter_products(stack: Stack, body: Any) -> list[str] | None:
     return out
 
 
-def _prepared_sources(prepared: Any) -> dict[str, Any]:
-    return {
-        "citations": [{"doc_id": ev.doc_id, "locator": ev.locator} for ev in prepared.evidence],
-        "flags": [f.to_dict() for f in prepared.flags],
-    }
-
-
 def _visible_docs(stack: Stack, doc_ids: list[str], audiences: tuple[str, ...]) -> set[str]:
     out = set()
     for doc_id in doc_ids:
@@ -141,7 +134,7 @@ def _visible_docs(stack: Stack, doc_ids: list[str], audiences: tuple[str, ...]) 
 
 def _sections(stack: Stack, doc_ids: list[str], audiences: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Documents as sections in reading order: locator, heading, text (chunks of a section joined)."""
-    from retrieval.vectors.base import SearchFilter
+    from index.vectors.base import SearchFilter
 
     if not doc_ids:
         return []
@@ -332,7 +325,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
         conversation = retriever.conversations.get(body.conversation_id) if retriever.conversations else None
         prepared = retriever.prepare(body.question, body.top_k, conversation, audiences=who.audiences)
         if body.stream:
-            audited(request, body.question, _prepared_sources(prepared))
+            audited(request, body.question, prepared.sources())
             events = retriever.ask_stream(
                 body.question, top_k=body.top_k, audience=body.audience, conversation=conversation, prepared=prepared
             )
@@ -351,7 +344,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
         question, conversation = cc.history(stack, body)
         prepared = stack.retriever.prepare(question, body.top_k, conversation, audiences=who.audiences)
         if body.stream:
-            audited(request, question, _prepared_sources(prepared))
+            audited(request, question, prepared.sources())
             chunks = cc.stream(stack, body, question, conversation, prepared)
             return StreamingResponse(chunks, media_type="text/event-stream", headers=_SSE_HEADERS)
         data = cc.complete(stack, body, question, conversation, prepared)
@@ -365,14 +358,10 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
         if product_ids is not None and not product_ids:
             audited(request, body.query)
             return {"hits": [], "flags": [], "total": 0, "terms": []}
-        q = retriever.understand(body.query)
-        hits = retriever.search(
+        data = retriever.search_query(
             body.query, top_k=body.top_k, doc_types=tuple(body.doc_types or ()), product_ids=tuple(product_ids or ()),
             audiences=who.audiences,
-        )
-        flags = retriever.flags_for(q.linked, hits)
-        terms = sorted({w for w in q.words() | set(retriever.analyzer.words(q.text)) if len(w) >= 2}, key=len, reverse=True)
-        data = {"hits": [h.hit() for h in hits], "flags": [f.to_dict() for f in flags], "total": len(hits), "terms": terms}
+        ).to_dict()
         audited(request, body.query, data)
         return data
 
@@ -415,11 +404,10 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
                    guaranteed_renewal)
         if all(v is None for v in filters):
             return stack.graph.list_products()
-        criteria = Criteria(
-            category=category, insurer=insurer, statuses=parse_statuses(status), age=age,
-            max_waiting_days=max_waiting_days, max_deductible=max_deductible, min_mild_payout=min_mild_payout,
-            min_ci_kinds=min_ci_kinds, guaranteed_renewal=guaranteed_renewal,
-        )
+        criteria = Criteria(category=category, insurer=insurer, statuses=parse_statuses(status), limits={
+            "age": age, "max_waiting_days": max_waiting_days, "max_deductible": max_deductible,
+            "min_mild_payout": min_mild_payout, "min_ci_kinds": min_ci_kinds, "guaranteed_renewal": guaranteed_renewal,
+        })
         matches, _ = match_products(stack.graph, criteria)
         flags = {f.product_id: f.to_dict() for f in product_flags(stack.graph, [m.product["product_id"] for m in matches])}
         return [

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from api.schemas import ChatCompletionRequest
-from brokerkg.errors import InputError
+from domain.errors import InputError
 from retrieval.conversation import Conversation, Turn
 
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from brokerkg.errors import BrokerKGError, DependencyError
+from domain.errors import BrokerKGError, DependencyError
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import BrokerKGError, InputError, NotFoundError
+from domain.errors import BrokerKGError, InputError, NotFoundError
 
 ROLES = ("broker", "cs_bot", "compliance", "admin", "monitor")
 READERS = frozenset({"broker", "cs_bot", "compliance", "admin"})

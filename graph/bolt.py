@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from brokerkg.errors import BrokerKGError, ConflictError, DependencyError
+from domain.errors import BrokerKGError, ConflictError, DependencyError
 from graph.dialect import NEO4J, Dialect
 
 logger = logging.getLogger(__name__)

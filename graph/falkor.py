@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import BrokerKGError, DependencyError
+from domain.errors import BrokerKGError, DependencyError
 from graph.dialect import FALKORDB, Dialect
 
 logger = logging.getLogger(__name__)

@@ -7,23 +7,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from brokerkg.errors import BrokerKGError
+from domain.errors import BrokerKGError
+from domain.facts import FACT_TYPES
+from domain.refs import article_key, clause_key, law_aliases
+from domain.types import Document
 from graph import queries as q
 from graph.base import GraphExecutor
-from ingest.refs import law_aliases
-from ingest.types import Document
 
 logger = logging.getLogger(__name__)
 
 _LABEL = {"regulation": q.LABEL_REGULATION, "clause": q.LABEL_WORDING, "case": q.LABEL_CASE}
-
-
-def article_key(law_key: str, article: str) -> str:
-    return f"{law_key}#{article}"
-
-
-def clause_key(doc_id: str, locator: str) -> str:
-    return f"{doc_id}#{locator}"
 
 
 class GraphStore:
@@ -295,7 +288,6 @@ class GraphStore:
 
     def product_facts(self, product_ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         """Facts by product (all products when ``product_ids`` is None), in fact-type order."""
-        from ingest.facts import FACT_TYPES
 
         order = {t.key: i for i, t in enumerate(FACT_TYPES)}
         out: dict[str, list[dict[str, Any]]] = {}

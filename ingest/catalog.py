@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import InputError
+from domain.errors import InputError
 
 COLUMNS = (
     "product_id", "name", "insurer", "category", "status", "effective_date",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from ingest.types import Chunk, Document
+from domain.types import Chunk, Document
 
 MAX_CHARS = 480  # multilingual-e5-small reads 512 tokens; Chinese is about one token per character
 _NAMESPACE = uuid.UUID("6f1d3a52-9b0e-4c61-8d2a-4b8a1f0c7e11")

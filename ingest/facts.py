@@ -6,93 +6,18 @@ how Chinese policy wordings state it ("本合同接受的投保年龄为出生�
 its unit, the sentence it came from and the clause (locator, chunk) that says it, so that
 every value shown to a broker or used for matching can be cited.
 
-Values are canonical so that they compare across products: periods in days, amounts in
-yuan, ratios in percent, counts as integers, yes/no as booleans; ``display`` is how a
-broker reads it.
+The fact types themselves (keys, labels, units, matching criteria) are the table in
+``domain/facts.py``; this module only reads wordings.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from ingest.numerals import cn_to_int
-
-
-@dataclass(frozen=True)
-class FactType:
-    key: str
-    label: str
-    unit: str  # day | year | yuan | percent | count | bool | text
-    group: str  # for reports and comparison tables, in this order
-
-
-FACT_TYPES: tuple[FactType, ...] = (
-    FactType("age_min", "最低投保年龄", "day", "投保"),
-    FactType("age_max", "最高投保年龄", "year", "投保"),
-    FactType("term", "保险期间", "text", "投保"),
-    FactType("cooling_off", "犹豫期", "day", "投保"),
-    FactType("waiting_period", "等待期", "day", "保障"),
-    FactType("grace_period", "宽限期", "day", "交费"),
-    FactType("annual_limit", "年度保险金额", "yuan", "保障"),
-    FactType("deductible", "免赔额", "yuan", "保障"),
-    FactType("payout_ratio", "赔付比例", "percent", "保障"),
-    FactType("guaranteed_renewal", "保证续保", "bool", "保障"),
-    FactType("renewal_years", "保证续保期间", "year", "保障"),
-    FactType("ci_kinds", "重疾种类", "count", "保障"),
-    FactType("moderate_payout", "中症赔付", "percent", "保障"),
-    FactType("moderate_times", "中症赔付次数", "count", "保障"),
-    FactType("moderate_kinds", "中症种类", "count", "保障"),
-    FactType("mild_payout", "轻症赔付", "percent", "保障"),
-    FactType("mild_times", "轻症赔付次数", "count", "保障"),
-    FactType("mild_kinds", "轻症种类", "count", "保障"),
-    FactType("annuity_start_age", "年金领取起始年龄", "year", "年金"),
-    FactType("annuity_ratio", "年金领取比例", "percent", "年金"),
-    FactType("policy_loan", "保单贷款比例上限", "percent", "现金价值"),
-)
-TYPES = {t.key: t for t in FACT_TYPES}
-# Which facts a product of each category is expected to state (for the coverage report).
-EXPECTED: dict[str, tuple[str, ...]] = {
-    "重大疾病保险": ("age_min", "age_max", "term", "cooling_off", "waiting_period", "grace_period", "ci_kinds",
-                   "mild_payout", "mild_times", "mild_kinds", "policy_loan"),
-    "医疗保险": ("age_min", "age_max", "term", "waiting_period", "grace_period", "annual_limit", "deductible",
-              "payout_ratio", "guaranteed_renewal"),
-    "定期寿险": ("age_min", "age_max", "term", "cooling_off", "waiting_period", "grace_period", "policy_loan"),
-    "年金保险": ("age_min", "age_max", "term", "cooling_off", "grace_period", "annuity_start_age", "annuity_ratio",
-              "policy_loan"),
-    "意外伤害保险": ("age_min", "age_max", "term", "deductible", "payout_ratio"),
-}
-
-
-@dataclass(frozen=True)
-class Fact:
-    type: str
-    value: Any  # canonical: number, bool or text
-    display: str
-    raw: str  # the sentence it was read from
-    locator: str
-    chunk_id: str | None = None
-    min: float | None = None  # ranges (a ratio that depends on the situation)
-    max: float | None = None
-    options: tuple[Any, ...] = ()  # choices the policyholder makes (保险期间 10/20/30年…)
-    qualifier: str = ""  # per year / per accident …
-
-    @property
-    def label(self) -> str:
-        return TYPES[self.type].label
-
-    @property
-    def unit(self) -> str:
-        return TYPES[self.type].unit
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["options"] = list(self.options)
-        out["label"], out["unit"] = self.label, self.unit
-        return out
-
+from domain.facts import FACT_TYPES, Fact
+from domain.numerals import cn_to_int
 
 _NUM = r"(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)"
 
@@ -277,10 +202,3 @@ def extract_facts(sections: Iterable[Any], chunk_of: dict[str, str] | None = Non
                     locator=section.locator, chunk_id=(chunk_of or {}).get(section.locator), **extra,
                 )
     return [found[t.key] for t in FACT_TYPES if t.key in found]
-
-
-def coverage(category: str | None, facts: Iterable[Fact | dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """(found, missing) fact types for a product of ``category``."""
-    have = {f.type if isinstance(f, Fact) else f["type"] for f in facts}
-    expected = EXPECTED.get(category or "", ())
-    return [t.key for t in FACT_TYPES if t.key in have], [k for k in expected if k not in have]

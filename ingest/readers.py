@@ -12,8 +12,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from brokerkg.errors import DocumentError, UnsupportedFileError
-from ingest.types import SUPPORTED_SUFFIXES, Block
+from domain.errors import DocumentError, UnsupportedFileError
+from domain.types import SUPPORTED_SUFFIXES, Block
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.types import Block, DocType, Section
+from domain.types import Block, DocType, Section
 
 _CN = "零〇一二三四五六七八九十百千"
 ARTICLE = re.compile(rf"^(第[{_CN}\d]+条(?:之[一二三四五六七八九十]+)?)(?:[\s:：]+|(?=[^\s、，的款项])|$)(.*)$", re.S)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from brokerkg.errors import InputError, NotFoundError
+from domain.errors import InputError, NotFoundError
 
 
 def diff_versions(versions: list[dict[str, Any]], old: str | None = None, new: str | None = None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 
 AUDIENCES = ("broker", "cs_bot", "compliance")
 _FRONT = re.compile(r"^---\n(.*?)\n---\n", re.S)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.mask import mask_pii
-from retrieval.text import Analyzer
+from domain.mask import mask_pii
+from index.analyzer import Analyzer
 from retrieval.types import Citation, Evidence, Flag
 
 NO_ANSWER_MARK = "未找到依据"

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.store import GraphStore
+from index.analyzer import Analyzer
+from index.embedders.base import Embedder
+from index.vectors.base import SearchFilter, VectorIndex
 from retrieval.answer import compose
-from retrieval.embedders.base import Embedder
 from retrieval.flags import product_flags
-from retrieval.text import Analyzer
 from retrieval.types import Answer, Evidence
-from retrieval.vectors.base import SearchFilter, VectorIndex
 
 logger = logging.getLogger(__name__)
 

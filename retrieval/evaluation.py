@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from brokerkg.errors import InputError
+from domain.errors import InputError
 from retrieval.answer import NO_ANSWER_MARK
 
 _SPACES = re.compile(r"\s+")

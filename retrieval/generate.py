@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from brokerkg.errors import ConfigError, DependencyError
-from ingest.numerals import cn_to_int
+from domain.errors import ConfigError, DependencyError
+from domain.numerals import cn_to_int
+from index.analyzer import STOPWORDS, Analyzer
 from prompts import Prompt
-from retrieval.text import STOPWORDS, Analyzer
 from retrieval.types import Evidence
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

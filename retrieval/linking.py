@@ -17,9 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.store import GraphStore, article_key
-from ingest.numerals import cn_to_int, int_to_cn
-from ingest.refs import ARTICLE_NO, law_key, normalize_article
+from domain.numerals import cn_to_int, int_to_cn
+from domain.refs import ARTICLE_NO, article_key, law_key, normalize_article
+from graph.store import GraphStore
 from retrieval.lexicon import Lexicon
 
 _ARTICLE_IN_QUESTION = re.compile(ARTICLE_NO)
@@ -134,6 +134,10 @@ class Linker:
             return self._laws
 
     # --- linking ------------------------------------------------------------------------------
+
+    def products_named(self, text: str) -> list[str]:
+        """Product ids named in ``text`` (exact names and aliases, no typo matching): ingest's ProductNamer."""
+        return self.link(text, fuzzy=False).product_ids
 
     def link(self, question: str, *, fuzzy: bool = True) -> LinkedQuestion:
         out = LinkedQuestion()

@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from graph.store import GraphStore, clause_key
-from ingest.mask import mask_pii
-from ingest.refs import ARTICLE_NO
+from domain.mask import mask_pii
+from domain.refs import ARTICLE_NO, clause_key
+from graph.store import GraphStore
+from index.analyzer import Analyzer, term_id
+from index.embedders.base import Embedder
+from index.vectors.base import ScoredId, SearchFilter, SparseVec, VectorIndex
 from retrieval.answer import NO_ANSWER, compose, numbered, status_lines, warning_lines
 from retrieval.conversation import Conversation, ConversationStore, Turn, resolve
-from retrieval.embedders.base import Embedder
 from retrieval.flags import product_flags
 from retrieval.generate import Generator
 from retrieval.intents import understand, versioned_names
@@ -41,9 +43,7 @@ from retrieval.rerank import (
     numeral_forms,
     rank_key,
 )
-from retrieval.text import Analyzer, term_id
 from retrieval.types import Answer, Citation, Evidence, Flag
-from retrieval.vectors.base import ScoredId, SearchFilter, SparseVec, VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,13 @@ class Prepared:
     resolved: str | None
     facts: Answer | None = None  # a comparison or matching question, answered from the product facts
 
+    def sources(self) -> dict[str, Any]:
+        """What the answer will draw on, for the audit record: citations (doc, locator) and flagged product ids."""
+        return {
+            "citations": [{"doc_id": ev.doc_id, "locator": ev.locator} for ev in self.evidence],
+            "flags": [f.to_dict() for f in self.flags],
+        }
+
     @property
     def generatable(self) -> bool:
         """A model may write this answer: there is evidence and it is not a catalog (status or facts) answer."""
@@ -81,6 +88,18 @@ class Prepared:
         if self.reason:
             return compose(q.text, [], self.flags, r.analyzer, reason=self.reason)
         return compose(q.text, self.evidence, self.flags, r.analyzer, unit=q.intent.unit, words=q.words())
+
+
+@dataclass
+class SearchResult:
+    query: Query
+    hits: list[Evidence]
+    flags: list[Flag]
+    terms: list[str]  # words to highlight, longest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hits": [h.hit() for h in self.hits], "flags": [f.to_dict() for f in self.flags],
+                "total": len(self.hits), "terms": self.terms}
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,23 @@ class Retriever:
         flt = SearchFilter(doc_types=doc_types, product_ids=product_ids, audiences=audiences)
         q = self.understand(query, flt)
         return self._retrieve(q, top_k, flt)
+
+    def search_query(
+        self,
+        query: str,
+        top_k: int = 10,
+        doc_types: tuple[str, ...] = (),
+        product_ids: tuple[str, ...] = (),
+        audiences: tuple[str, ...] = (),
+    ) -> SearchResult:
+        """Clause search (``/v1/search``): hits, flags for the products involved and the words to highlight,
+        from one analysis of the query."""
+        flt = SearchFilter(doc_types=doc_types, product_ids=product_ids, audiences=audiences)
+        q = self.understand(query, flt)
+        hits = self._retrieve(q, top_k, flt)
+        flags = self.flags_for(q.linked, hits)
+        terms = sorted({w for w in q.words() | set(self.analyzer.words(q.text)) if len(w) >= 2}, key=len, reverse=True)
+        return SearchResult(q, hits, flags, terms)
 
     def ask(
         self,

@@ -1,4 +1,4 @@
-"""Matching and comparing products on the facts read from their clauses (ingest/facts.py).
+"""Matching and comparing products on the facts read from their clauses (read at ingest, ingest/facts.py; the fact-type table is domain/facts.py).
 
 Every value shown comes with the clause that states it; a product whose clauses do not
 state a fact a criterion needs is not a match (it is listed as unverified, with the reason).
@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from brokerkg.errors import InputError, NotFoundError
-from ingest.facts import FACT_TYPES, TYPES
+from domain.errors import InputError, NotFoundError
+from domain.facts import CRITERIA, FACT_TYPES, TYPES, coverage
 from retrieval.flags import product_flags
 
 CATEGORY_WORDS = (
@@ -27,35 +27,30 @@ STATUSES = ("on_sale", "discontinued", "suspended")
 
 @dataclass(frozen=True)
 class Criteria:
+    """What a broker asks for: category, insurer and sale status, plus limits on facts, keyed by
+    the criterion's parameter in the fact-type table (``{"age": 58, "max_waiting_days": 90}``)."""
+
     category: str | None = None
     insurer: str | None = None
     statuses: tuple[str, ...] = ("on_sale",)  # () = any status
-    age: int | None = None
-    max_waiting_days: int | None = None
-    max_deductible: float | None = None
-    min_mild_payout: float | None = None
-    min_ci_kinds: int | None = None
-    guaranteed_renewal: bool | None = None
+    limits: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.limits) - {c.param for _, c in CRITERIA}
+        if unknown:
+            raise InputError(f"unknown matching criterion: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "limits", {k: v for k, v in self.limits.items() if v is not None})
 
     def constraints(self) -> list[str]:
-        return [name for name in ("age", "max_waiting_days", "max_deductible", "min_mild_payout", "min_ci_kinds",
-                                  "guaranteed_renewal") if getattr(self, name) is not None]
+        return [c.param for _, c in CRITERIA if c.param in self.limits]
 
     def describe(self) -> str:
-        parts = []
-        if self.age is not None:
-            parts.append(f"接受{self.age}周岁投保")
-        if self.max_waiting_days is not None:
-            parts.append(f"等待期不超过{self.max_waiting_days}日")
-        if self.max_deductible is not None:
-            parts.append(f"免赔额不超过{self.max_deductible:g}元")
-        if self.min_mild_payout is not None:
-            parts.append(f"轻症赔付不低于{self.min_mild_payout:g}%")
-        if self.min_ci_kinds is not None:
-            parts.append(f"重疾不少于{self.min_ci_kinds}种")
-        if self.guaranteed_renewal is not None:
-            parts.append("保证续保" if self.guaranteed_renewal else "不要求保证续保")
-        return "、".join(parts)
+        return "、".join(c.describe(self.limits[c.param]) for _, c in CRITERIA if c.param in self.limits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat: category, insurer, statuses and one key per criterion (None when not asked)."""
+        return {"category": self.category, "insurer": self.insurer, "statuses": self.statuses,
+                **{c.param: self.limits.get(c.param) for _, c in CRITERIA}}
 
 
 @dataclass
@@ -77,16 +72,8 @@ def _num(fact: dict[str, Any] | None) -> float | None:
     return None
 
 
-# (criterion, fact it reads, True: the fact may be at most the limit / False: at least)
-LIMITS = (
-    ("max_waiting_days", "waiting_period", True),
-    ("max_deductible", "deductible", True),
-    ("min_mild_payout", "mild_payout", False),
-    ("min_ci_kinds", "ci_kinds", False),
-)
-
-
 def _check(c: Criteria, facts: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the facts that decided, why the product does not match) for the asked criteria."""
     used: list[dict[str, Any]] = []
     why: list[str] = []
 
@@ -96,28 +83,28 @@ def _check(c: Criteria, facts: dict[str, dict[str, Any]]) -> tuple[list[dict[str
             why.append(f"条款中未找到{TYPES[key].label}")
         return fact
 
-    if c.age is not None:
-        low, high = need("age_min"), need("age_max")
-        if low and high:
-            used += [low, high]
-            if c.age * 365 < (_num(low) or 0) or c.age > (_num(high) or 0):
-                why.append(f"投保年龄为{low['display']}至{high['display']}")
-    for criterion, key, at_most in LIMITS:
-        limit = getattr(c, criterion)
+    for fact_type, criterion in CRITERIA:
+        limit = c.limits.get(criterion.param)
         if limit is None:
             continue
-        fact = need(key)
-        if fact:
-            used.append(fact)
-            value = _num(fact) or 0
-            if (value > limit) if at_most else (value < limit):
-                why.append(f"{TYPES[key].label}{fact['display']}")
-    if c.guaranteed_renewal is not None:
-        fact = need("guaranteed_renewal")
-        if fact:
-            used.append(fact)
-            if bool(fact.get("value")) != c.guaranteed_renewal:
+        if criterion.op == "age":
+            low, high = need(fact_type.key), need("age_max")
+            if low and high:
+                used += [low, high]
+                if limit * 365 < (_num(low) or 0) or limit > (_num(high) or 0):
+                    why.append(f"投保年龄为{low['display']}至{high['display']}")
+            continue
+        fact = need(fact_type.key)
+        if fact is None:
+            continue
+        used.append(fact)
+        if criterion.op == "equals":
+            if bool(fact.get("value")) != limit:
                 why.append(str(fact["display"]))
+            continue
+        value = _num(fact) or 0
+        if (value > limit) if criterion.op == "at_most" else (value < limit):
+            why.append(f"{fact_type.label}{fact['display']}")
     return used, why
 
 
@@ -229,11 +216,11 @@ def question_criteria(text: str, product_ids: list[str] | None = None) -> Criter
     statuses: tuple[str, ...] = ("on_sale",)
     if re.search(r"停售|已停|下架", text) and not re.search(r"在售", text):
         statuses = ("discontinued", "suspended")
-    return Criteria(
-        category=category, statuses=statuses, age=int(age.group(1)) if age else None,
-        max_waiting_days=int(wait.group(1)) if wait else None,
-        guaranteed_renewal=True if re.search(r"保证续保", text) else None,
-    )
+    return Criteria(category=category, statuses=statuses, limits={
+        "age": int(age.group(1)) if age else None,
+        "max_waiting_days": int(wait.group(1)) if wait else None,
+        "guaranteed_renewal": True if re.search(r"保证续保", text) else None,
+    })
 
 
 def is_comparison(text: str, product_ids: list[str]) -> bool:
@@ -284,7 +271,7 @@ def facts_answer(graph: Any, text: str, product_ids: list[str]) -> dict[str, Any
     excluded = [m for m in others if m.reasons]
     if excluded:
         lines.append("不符合：" + "；".join(f"{m.product['name']}（{'，'.join(m.reasons)}）" for m in excluded[:6]))
-    return {"lines": lines, "citations": cites, "table": {"kind": "match", "criteria": criteria.__dict__, "rows": rows},
+    return {"lines": lines, "citations": cites, "table": {"kind": "match", "criteria": criteria.to_dict(), "rows": rows},
             "product_ids": [m.product["product_id"] for m in matches]}
 
 
@@ -299,8 +286,6 @@ def _number_citation(cites: list[dict[str, Any]], citation: dict[str, Any]) -> i
 def facts_report(graph: Any) -> list[dict[str, Any]]:
     """Per product: the facts found (with their clause) and the ones its category should state but
     its clauses did not yield: extraction gaps made visible."""
-    from ingest.facts import coverage
-
     facts = graph.product_facts()
     out = []
     for product in graph.list_products():

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.numerals import cn_to_int, int_to_cn
+from domain.numerals import cn_to_int, int_to_cn
 from retrieval.intents import Intent
 from retrieval.linking import LinkedQuestion
 from retrieval.types import Evidence
@@ -208,7 +208,7 @@ class CrossEncoderReranker:
                 try:
                     from sentence_transformers import CrossEncoder
                 except ImportError as exc:  # the optional extra is not installed
-                    from brokerkg.errors import ConfigError
+                    from domain.errors import ConfigError
 
                     raise ConfigError(
                         "BROKERKG_RERANKER_MODEL is set but sentence-transformers is not installed "

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import prompts
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 
 
 def test_shipped_templates_cover_every_audience() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 
 from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
 
-from brokerkg.errors import InputError
+from domain.errors import InputError
 from graph import queries as q
 
 BKG = Namespace("https://brokerkg.org/ontology#")

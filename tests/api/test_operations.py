@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from brokerkg.observability import setup_logging
+from api.observability import setup_logging
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -104,7 +104,7 @@ def test_text_logs_carry_the_request_id(client: Any) -> None:
     handler = setup_logging("INFO", "text", stream)
     try:
         logger = logging.getLogger("api.app")
-        from brokerkg.observability import request_id
+        from api.observability import request_id
 
         token = request_id.set("req-42")
         logger.warning("inside a request")

@@ -18,7 +18,7 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import Neo4jError
 
-from brokerkg.errors import BrokerKGError
+from domain.errors import BrokerKGError
 from graph.dialect import FALKORDB
 
 

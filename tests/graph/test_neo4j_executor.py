@@ -15,9 +15,9 @@ from typing import Any
 import neo4j
 import pytest
 
-from brokerkg.errors import BrokerKGError, ConflictError, DependencyError
 from brokerkg.settings import load_settings
 from brokerkg.stack import Stack
+from domain.errors import BrokerKGError, ConflictError, DependencyError
 from graph.bolt import BoltExecutor
 from graph.dialect import NEO4J, NODE_KEYS
 from tests.conftest import DEMO, ROOT

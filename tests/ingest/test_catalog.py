@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerkg.errors import InputError
+from domain.errors import InputError
 from ingest.catalog import COLUMNS, parse_catalog
 
 HEADER = ",".join(COLUMNS)

@@ -14,7 +14,7 @@ from api.app import create_app
 from brokerkg.doctor import check
 from brokerkg.settings import load_settings
 from brokerkg.stack import Stack
-from retrieval.vectors.base import IndexPoint, SparseVec
+from index.vectors.base import IndexPoint, SparseVec
 from tests.conftest import DEMO, run_cli
 
 

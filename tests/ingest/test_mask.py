@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.mask import find_pii, mask_pii
+from domain.mask import find_pii, mask_pii
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerkg.errors import DocumentError, UnsupportedFileError
+from domain.errors import DocumentError, UnsupportedFileError
 from ingest.readers import read_blocks
 from ingest.structure import find_title
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ingest.refs import find_references, law_key
+from domain.refs import find_references, law_key
 
 
 def test_law_keys_unify_the_names_people_use() -> None:

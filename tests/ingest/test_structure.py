@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from domain.types import Document
 from ingest.chunking import MAX_CHARS, chunk_document
 from ingest.readers import read_blocks
 from ingest.structure import find_title, guess_doc_type, split_sections
-from ingest.types import Document
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 from tests.conftest import REGULATIONS, run_cli
 
 
@@ -26,7 +26,7 @@ def _cos(a: list[float], b: list[float]) -> float:
 
 
 def test_sentence_transformers_embedder_from_a_local_directory(minilm_path: str) -> None:
-    from retrieval.embedders.st import SentenceTransformerEmbedder
+    from index.embedders.st import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder(minilm_path, device="auto", batch_size=2, query_prefix="q: ")
     assert emb.dim == 384 and emb.device == "cpu" and emb.name == f"st:{minilm_path}"
@@ -44,7 +44,7 @@ def test_sentence_transformers_embedder_from_a_local_directory(minilm_path: str)
 
 
 def test_unknown_model_fails_fast_offline_with_a_clear_error(tmp_path: Path) -> None:
-    from retrieval.embedders.st import SentenceTransformerEmbedder
+    from index.embedders.st import SentenceTransformerEmbedder
 
     with pytest.raises(ConfigError, match="BROKERKG_EMBEDDER.*no-such-org/no-such-model"):
         SentenceTransformerEmbedder("no-such-org/no-such-model", device="cpu")

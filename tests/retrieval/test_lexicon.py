@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 from retrieval.lexicon import Lexicon
 
 

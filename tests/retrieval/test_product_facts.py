@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from domain.types import Section
 from ingest.facts import extract_facts
-from ingest.types import Section
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "facts.csv"

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.audit import AuditLog
 from api.security import KeyStore
-from brokerkg.audit import AuditLog
 from tests.conftest import run_cli
 
 
@@ -151,7 +151,7 @@ def _tamper(path: Path, kind: str, rng: random.Random) -> None:
         record["status"] = 200 if record["status"] != 200 else 500
         lines[i] = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
     elif kind == "modify-and-rehash":  # the attacker recomputes this record's own hash
-        from brokerkg.audit import _digest
+        from api.audit import _digest
 
         record = json.loads(lines[i])
         record["question"] = "被篡改"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ingest.mask import _ID_CHECK, _ID_WEIGHTS, find_pii, luhn_ok, mask_pii
+from domain.mask import _ID_CHECK, _ID_WEIGHTS, find_pii, luhn_ok, mask_pii
 
 REGIONS = ["110105", "310104", "330106", "440305", "510107", "320102", "420111", "370202"]
 FULL = str.maketrans("0123456789Xx", "０１２３４５６７８９Ｘｘ")

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from brokerkg.errors import BrokerKGError
-from retrieval.vectors.base import PENDING, IndexPoint, SearchFilter, SparseVec
-from retrieval.vectors.edge import EdgeIndex
-from retrieval.vectors.qdrant_server import QdrantServerIndex, make_client, migrate
+from domain.errors import BrokerKGError
+from index.vectors.base import PENDING, IndexPoint, SearchFilter, SparseVec
+from index.vectors.edge import EdgeIndex
+from index.vectors.qdrant_server import QdrantServerIndex, make_client, migrate
 
 DIM = 8
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ingest.mask import find_pii
+from domain.mask import find_pii
 from retrieval.evaluation import load_golden
 from tests.conftest import SESSION_LOG
 

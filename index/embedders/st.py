@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import ConfigError
+from domain.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

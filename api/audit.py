@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import BrokerKGError
+from domain.errors import BrokerKGError
 
 GENESIS = "0" * 64
 _LOCKS: dict[str, threading.Lock] = {}

@@ -14,7 +14,7 @@ import zlib
 from collections import Counter
 from importlib import resources
 
-from retrieval.vectors.base import SparseVec
+from index.vectors.base import SparseVec
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Analyzer:
         self._tokenizer = jieba.Tokenizer()
         self._lock = threading.Lock()
         self._extra: set[str] = set()
-        terms = resources.files("retrieval").joinpath("data/insurance_terms.txt").read_text(encoding="utf-8")
+        terms = resources.files("index").joinpath("data/insurance_terms.txt").read_text(encoding="utf-8")
         self._vocabulary = hashlib.sha256(terms.encode("utf-8"))
         for line in terms.splitlines():
             line = line.strip()

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.mask import mask_pii
+from domain.mask import mask_pii
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 DocType = Literal["regulation", "clause", "case"]
 DOC_TYPES: tuple[DocType, ...] = ("regulation", "clause", "case")
@@ -39,7 +39,7 @@ class Section:
 class Reference:
     """A citation of a regulation's article found in a document, e.g. 《中华人民共和国保险法》第十六条."""
 
-    law_key: str  # normalised law name, see ingest.refs.law_key
+    law_key: str  # normalised law name, see domain.refs.law_key
     article: str  # as 第十六条
     from_locator: str  # the section of the citing document
 
@@ -99,3 +99,16 @@ class Document:
     @property
     def version(self) -> str:
         return self.content_hash[:12]
+
+
+class ProductNamer(Protocol):
+    """Names catalog products in a text (a wording's title, a case's body). Retrieval's linker is
+    one; ingest depends only on this, so parsing is testable with a plain function's worth of fake."""
+
+    def products_named(self, text: str) -> list[str]:
+        """Product ids named in ``text``, in order of appearance; exact names and aliases only."""
+        ...
+
+    def invalidate(self) -> None:
+        """The catalog or the documents changed: cached names must be re-read."""
+        ...

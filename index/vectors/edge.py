@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from brokerkg.errors import DependencyError
-from retrieval.vectors.base import (
+from domain.errors import DependencyError
+from index.vectors.base import (
     DENSE,
     KEYWORD_FIELDS,
     PENDING,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ingest.numerals import cn_to_int, int_to_cn
-from ingest.types import Reference
+from domain.numerals import cn_to_int, int_to_cn
+from domain.types import Reference
 
 _CN_NUM = "零〇一二三四五六七八九十百千"
 ARTICLE_NO = rf"第([{_CN_NUM}\d]+)条(?:之([一二三四五六七八九十]+))?"
@@ -98,3 +98,13 @@ def find_references(text: str, from_locator: str, self_key: str | None = None) -
     for ref in refs:
         unique.setdefault((ref.law_key, ref.article, ref.from_locator), ref)
     return list(unique.values())
+
+
+def article_key(law_key: str, article: str) -> str:
+    """The graph key of an article: 中华人民共和国保险法#第十六条."""
+    return f"{law_key}#{article}"
+
+
+def clause_key(doc_id: str, locator: str) -> str:
+    """The graph key of a clause: the wording's doc_id and the clause number."""
+    return f"{doc_id}#{locator}"

@@ -1,6 +1,6 @@
 """A Qdrant server (or qdrant-client's local mode) through ``qdrant-client``.
 
-Same layout as the embedded shard (retrieval/vectors/edge.py): one collection with a named
+Same layout as the embedded shard (index/vectors/edge.py): one collection with a named
 dense vector ``dense`` (cosine) and a named sparse vector ``bm25`` (IDF modifier), keyword
 payload indexes on the filter fields, and chunks in state ``pending`` hidden from searches.
 Scaling out (shards, replicas) is the server's job: ``shards``/``replicas`` are passed
@@ -17,8 +17,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from brokerkg.errors import BrokerKGError, DependencyError
-from retrieval.vectors.base import (
+from domain.errors import BrokerKGError, DependencyError
+from index.vectors.base import (
     DENSE,
     KEYWORD_FIELDS,
     PENDING,
