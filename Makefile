@@ -1,13 +1,14 @@
 # One command index. `make run` installs into ./.venv, loads the demo corpus and serves it;
-# `make test` runs the whole test suite.
+# `make test` installs what the tests need (Python packages, Chromium, a CJK font) and runs them all.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REGULATIONS ?= ../shared/corpus/regulations
 TORCH_VERSION ?= 2.13.0
+PACKAGES := brokerkg domain graph index ingest retrieval api prompts
 export BROKERKG_DATA_DIR ?= ./data
 
-.PHONY: install run demo serve test lint bench eval clean
+.PHONY: install test-deps run demo serve test lint bench eval clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +24,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt vendor/en_core_web_sm/pyproje
 	npm ci --silent --no-audit --no-fund --prefix tests/graph/cypher5
 	touch $@
 
+# What the tests need beyond Python: Debian's Chromium (the browser tests never download one),
+# a CJK font (readable screenshots) and docker-compose (validates docker-compose.yml).
+test-deps:
+	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null || ! fc-list 2>/dev/null | grep -qi "wqy\|noto.*cjk"; then \
+	  echo "installing chromium, fonts-wqy-microhei and docker-compose with apt"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium fonts-wqy-microhei docker-compose >/dev/null; \
+	fi
+
 demo: install
 	@if [ -d "$(REGULATIONS)" ]; then $(BIN)/brokerkg ingest "$(REGULATIONS)" --type regulation; \
 	  else echo "note: $(REGULATIONS) not found; regulations not loaded (set REGULATIONS=...)"; fi
@@ -34,11 +44,14 @@ serve: install
 
 run: demo serve
 
-test: install
+test: install test-deps
 	$(BIN)/pytest
 
+# style, the layers contract (no package imports one above it) and the type check
 lint: install
-	$(BIN)/ruff check brokerkg graph ingest retrieval api prompts tests bench
+	$(BIN)/ruff check $(PACKAGES) tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 eval: install
 	$(BIN)/brokerkg eval tests/golden/questions.jsonl --baselines --by-kind

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,10 +21,10 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def _describe(errors: list[dict[str, object]]) -> str:
+def _describe(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for err in errors[:5]:
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]  # type: ignore[union-attr]
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         where = ".".join(loc) if loc else "body"
         msg = str(err.get("msg", "invalid"))
         if err.get("type") == "json_invalid":

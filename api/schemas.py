@@ -1,10 +1,17 @@
-"""Request and response models of the HTTP API (docs/contract.md)."""
+"""Request and response models of the HTTP API (docs/contract.md).
+
+Routes whose data comes from a store's open-ended record (audit records, a product's catalog
+properties, the overview's picture) declare the fields they know and allow the rest, and are
+served with ``response_model_exclude_unset`` so that the JSON is the record as it is.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from domain.facts import CRITERIA, Criterion
 
 DocTypeName = Literal["regulation", "clause", "case"]
 Status = Literal["on_sale", "discontinued", "suspended"]
@@ -98,6 +105,39 @@ class ProductMatch(ProductSummary):
     flags: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ProductFilters(BaseModel):
+    """``GET /v1/products``'s query: category, status, insurer, and one parameter per matching
+    criterion of the fact-type table (``ProductQuery`` adds those)."""
+
+    category: str | None = None
+    status: str | None = Field(None, description="on_sale (default), discontinued, suspended, a comma list, or any")
+    insurer: str | None = None
+
+    def limits(self) -> dict[str, Any]:
+        """The matching criteria's values, keyed by parameter (None when not given)."""
+        return {name: value for name, value in self.model_dump().items() if name not in ProductFilters.model_fields}
+
+
+def _criteria_query() -> type[ProductFilters]:
+    fields: dict[str, Any] = {
+        c.param: (c.kind | None, Field(None, ge=c.ge, le=c.le, description=_meaning(c))) for _, c in CRITERIA
+    }
+    return create_model("ProductQuery", __base__=ProductFilters, **fields)
+
+
+def _meaning(c: Criterion) -> str:
+    if c.kind is bool:
+        yes, no = c.phrase.split("|")
+        return f"true: {yes}; false: {no}"
+    return c.phrase.format("N")
+
+
+if TYPE_CHECKING:
+    ProductQuery = ProductFilters
+else:
+    ProductQuery = _criteria_query()
+
+
 class CompareRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_ids: list[str] = Field(min_length=2, max_length=6)
@@ -177,3 +217,271 @@ class CatalogImportRequest(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
+
+
+class ChatMessageOut(BaseModel):
+    role: str
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: ChatMessageOut
+    finish_reason: str | None
+
+
+class ChatUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatExtra(BaseModel):
+    """What a bot needs besides the text: citations and flags, as in ``POST /v1/ask``."""
+
+    citations: list[CitationOut] = []
+    flags: list[FlagOut] = []
+    mode: str | None = None
+    resolved_question: str | None = None
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: ChatUsage
+    brokerkg: ChatExtra
+
+
+class AuditSource(BaseModel):
+    doc_id: str | None = None
+    locator: str | None = None
+
+
+class AuditRecord(BaseModel):
+    """One line of the audit log; records written by other versions may carry other fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int | None = None
+    time: str | None = None
+    key_id: str | None = None
+    role: str | None = None
+    method: str | None = None
+    endpoint: str | None = None
+    path: str | None = None
+    status: int | None = None
+    client: str | None = None
+    question: str | None = None
+    sources: list[AuditSource] | None = None
+    flags: list[str] | None = None
+    request_id: str | None = None
+    prev: str | None = None
+    hash: str | None = None
+
+
+class AuditPage(BaseModel):
+    records: list[AuditRecord]
+    count: int
+
+
+class FactSource(BaseModel):
+    """The clause that states a fact, and its sentence."""
+
+    doc_id: str | None = None
+    title: str | None = None
+    locator: str | None = None
+    chunk_id: str | None = None
+    text: str | None = None
+
+
+class ComparisonCell(BaseModel):
+    display: str | None = None
+    value: Any = None
+    citation: FactSource
+
+
+class ComparisonRow(BaseModel):
+    fact: str
+    label: str
+    unit: str
+    cells: list[ComparisonCell | None]  # one per product, None where its clauses do not state the fact
+
+
+class ComparedProduct(BaseModel):
+    product_id: str
+    name: str | None = None
+    insurer: str | None = None
+    category: str | None = None
+    status: str | None = None
+
+
+class Comparison(BaseModel):
+    products: list[ComparedProduct]
+    rows: list[ComparisonRow]
+    flags: list[FlagOut]
+
+
+class Section(BaseModel):
+    """A document section as read back from the index: its chunks' texts joined in order."""
+
+    doc_id: str
+    title: str | None = None
+    locator: str
+    heading: str
+    text: str
+    chunk_ids: list[str]
+
+
+class ProductRecord(ProductOut):
+    """The product's catalog properties as stored, e.g. with its status log."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class HistoryEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    date: str | None = None
+    status: str | None = None
+    source: str | None = None
+
+
+class ArticleCitation(BaseModel):
+    """A clause (``clause`` set) or a case citing a regulation's article."""
+
+    doc_id: str
+    clause: str | None = None
+    article_key: str | None = None
+    article: str | None = None
+    law_key: str | None = None
+    regulation_doc_id: str | None = None
+    regulation_title: str | None = None
+
+
+class CaseRef(BaseModel):
+    doc_id: str
+    title: str | None = None
+
+
+class ProductRef(BaseModel):
+    product_id: str
+    name: str | None = None
+    status: str | None = None
+
+
+class ProductStatusOut(ProductRef):
+    model_config = ConfigDict(extra="allow")
+
+    effective_date: str | None = None
+    discontinued_date: str | None = None
+    successor_id: str | None = None
+    successor_name: str | None = None
+    successor_status: str | None = None
+
+
+class OverviewGraph(BaseModel):
+    """The page's picture: nodes (product, clause, article, case; fields by kind) and edges (from, to, kind)."""
+
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, str]]
+
+
+class ProductOverview(BaseModel):
+    product: ProductRecord
+    history: list[HistoryEvent]
+    clause_citations: list[ArticleCitation]
+    cases: list[CaseRef]
+    case_citations: list[ArticleCitation]
+    predecessors: list[ProductRef]
+    successor: ProductStatusOut | None
+    clauses: list[Section]
+    flags: list[FlagOut]
+    graph: OverviewGraph
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str
+    title: str | None = None
+    doc_type: str | None = None
+    product_id: str | None = None
+    audience: str | None = None
+    ingested_at: str | None = None
+    version: str | None = None
+
+
+class DocumentOut(DocumentInfo):
+    sections: list[Section]
+
+
+class VersionSummary(BaseModel):
+    version: str
+    ingested_at: str | None = None
+    sections: int
+    current: bool
+
+
+class DocumentVersions(BaseModel):
+    doc_id: str
+    versions: list[VersionSummary]
+
+
+class VersionRef(BaseModel):
+    version: str
+    ingested_at: str | None = None
+
+
+class VersionSection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    locator: str
+    heading: str | None = None
+    text: str
+
+
+class SectionChange(BaseModel):
+    locator: str
+    old: str
+    new: str
+    diff: str  # unified diff of the section's lines
+
+
+class DocumentDiff(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    doc_id: str
+    from_: VersionRef = Field(alias="from")
+    to: VersionRef
+    added: list[VersionSection]
+    removed: list[VersionSection]
+    changed: list[SectionChange]
+    unchanged: int
+
+
+class Deleted(BaseModel):
+    deleted: str  # the doc_id removed
+
+
+class IngestReportOut(BaseModel):
+    ingested: list[str]
+    unchanged: list[str]
+    skipped: list[str]  # "path: reason"
+    failed: list[str]  # "path: reason"
+    chunks: int
+    doc_ids: dict[str, str]  # path → doc_id
+
+
+class CatalogReportOut(BaseModel):
+    products: list[str]
+    rejected: list[str]
+    documents: IngestReportOut

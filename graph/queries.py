@@ -40,12 +40,6 @@ SET p += $props
 RETURN p.product_id AS product_id
 """
 
-PRODUCT_IDS = """
-UNWIND $ids AS pid
-MATCH (p:Product {product_id: pid})
-RETURN p.product_id AS product_id
-"""
-
 GET_PRODUCT = """
 MATCH (p:Product {product_id: $product_id})
 RETURN properties(p) AS product
@@ -63,6 +57,22 @@ OPTIONAL MATCH (p)-[:REPLACED_BY]->(s:Product)
 RETURN p.product_id AS product_id, p.name AS name, p.aliases AS aliases, p.status AS status,
        p.insurer AS insurer, p.category AS category, p.effective_date AS effective_date,
        p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name
+ORDER BY product_id
+"""
+
+# Product ids for a search's compliance filters. An empty list leaves its field unfiltered, a null
+# date likewise; dates are ISO strings compared as strings (FalkorDB has no datetime()), so a
+# product without an effective date never passes a date filter.
+FILTER_PRODUCT_IDS = """
+MATCH (p:Product)
+WHERE (size($insurers) = 0 OR p.insurer IN $insurers)
+  AND (size($product_ids) = 0 OR p.product_id IN $product_ids)
+  AND (size($statuses) = 0 OR p.status IN $statuses)
+  AND ($effective_from IS NULL OR (p.effective_date IS NOT NULL AND p.effective_date <> ''
+                                   AND p.effective_date >= $effective_from))
+  AND ($effective_to IS NULL OR (p.effective_date IS NOT NULL AND p.effective_date <> ''
+                                 AND p.effective_date <= $effective_to))
+RETURN p.product_id AS product_id
 ORDER BY product_id
 """
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from domain.errors import BrokerKGError, InputError, NotFoundError
 from domain.types import AUDIENCES, DOC_TYPES, ProductNamer
@@ -48,7 +49,7 @@ class IngestReport:
             f"failed {len(self.failed)} ({self.chunks} chunks written)"
         )
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "ingested": self.ingested,
             "unchanged": self.unchanged,
@@ -156,7 +157,7 @@ class CatalogReport:
             + self.documents.summary()
         )
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {"products": self.products, "rejected": self.rejected, "documents": self.documents.to_dict()}
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from domain.errors import DocumentError, UnsupportedFileError
@@ -168,7 +169,7 @@ def _check_zip(path: Path) -> None:
         raise DocumentError(f"{path}: not a valid DOCX file ({exc})") from exc
 
 
-def _from_elements(elements: list[object]) -> list[Block]:
+def _from_elements(elements: Sequence[object]) -> list[Block]:
     blocks: list[Block] = []
     for el in elements:
         text = _clean(getattr(el, "text", "") or "")

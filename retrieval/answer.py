@@ -133,8 +133,7 @@ def compose(
         return mask_pii("\n".join([*warnings, *(lead or []), no_answer])), []
     if lead:
         ev = citations[0].evidence
-        lines = [*lead, f"产品条款见{_source_label(ev)}[1]。"]
-        return mask_pii("\n".join([*warnings, *lines])), citations
+        return mask_pii("\n".join([*warnings, *lead, f"产品条款见{_source_label(ev)}[1]。"])), citations
     terms = set(analyzer.terms(question)) | (words or set())
     wants_quantity = bool(_QUANTITY.search(question))
     lines: list[str] = []

@@ -147,7 +147,7 @@ def _documents(index: VectorIndex) -> list[dict[str, Any]]:
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for payload in index.payloads():
         by_doc.setdefault(str(payload["doc_id"]), []).append(payload)
-    out = []
+    out: list[dict[str, Any]] = []
     for chunks in by_doc.values():
         chunks.sort(key=lambda c: int(c.get("position", 0)))
         text = ""

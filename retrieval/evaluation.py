@@ -308,14 +308,6 @@ def format_table(rows: list[Metrics]) -> str:
     return "\n".join(lines)
 
 
-def format_markdown(rows: list[Metrics]) -> str:
-    names = [name for name, _, _ in _COLUMNS]
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for m in rows:
-        lines.append("| " + " | ".join(str(get(m)) for _, _, get in _COLUMNS) + " |")
-    return "\n".join(lines)
-
-
 def run_eval(stack: Any, items: list[GoldenItem], *, baselines: bool = False, top_k: int = 5) -> list[Metrics]:
     """Our pipeline, then (with ``baselines``) BM25 only, dense only and naive LangChain RAG."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from graph.store import GraphStore
-from retrieval.types import Flag
+from retrieval.linking import LinkedQuestion
+from retrieval.types import Evidence, Flag
 
 _STATUS_WORD = {"discontinued": "停售", "suspended": "暂停销售"}
 
@@ -31,6 +32,16 @@ def product_flags(graph: GraphStore, product_ids: list[str]) -> list[Flag]:
             )
         )
     return flags
+
+
+def evidence_flags(graph: GraphStore, linked: LinkedQuestion, evidence: list[Evidence]) -> list[Flag]:
+    """Flags for the products a question names, the evidence belongs to, or its cases concern."""
+    product_ids = list(linked.product_ids)
+    product_ids += [ev.product_id for ev in evidence if ev.product_id]
+    case_ids = [ev.doc_id for ev in evidence if ev.doc_type == "case"]
+    for ids in graph.case_products(case_ids).values():
+        product_ids += ids
+    return product_flags(graph, product_ids)
 
 
 def flag_message(row: dict[str, object]) -> str:

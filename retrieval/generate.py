@@ -216,11 +216,12 @@ def chat_model(provider: str, *, base_url: str, model: str, api_key: str, temper
     try:
         if provider == "openai":
             from langchain_openai import ChatOpenAI
+            from pydantic import SecretStr
 
             return ChatOpenAI(
                 model=model,
                 base_url=base_url or None,
-                api_key=api_key or "not-needed",  # local servers (vLLM, Ollama's OpenAI API) ignore it
+                api_key=SecretStr(api_key or "not-needed"),  # local servers (vLLM, Ollama's OpenAI API) ignore it
                 temperature=temperature,
                 timeout=timeout_s,
                 max_retries=1,

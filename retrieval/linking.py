@@ -255,11 +255,11 @@ def _product_surfaces(rows: list[dict[str, Any]]) -> dict[str, _Surface]:
         newest = max(members, key=lambda r: (r.get("status") == "on_sale", str(r.get("effective_date") or "")))
         for short in shorts:
             generated.setdefault(short, set()).add(newest["product_id"])
-    names = {row["product_id"]: row["name"] for row in rows}
+    name_of = {row["product_id"]: row["name"] for row in rows}
     for surface, ids in generated.items():
         if len(ids) == 1 and surface not in table and len(surface) >= 2:
             pid = next(iter(ids))
-            table[surface] = _Surface(surface, pid, names[pid])
+            table[surface] = _Surface(surface, pid, name_of[pid])
     return table
 
 

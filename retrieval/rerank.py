@@ -1,4 +1,4 @@
-"""Reranking the fused candidates, and the question analysis it needs.
+"""Reranking the fused candidates: scoring only (the query comes from analysis.py, the candidates from search.py).
 
 Deterministic features, each explainable (they are kept on the evidence as ``features``):
 
@@ -23,26 +23,14 @@ import logging
 import math
 import re
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
-from domain.numerals import cn_to_int, int_to_cn
-from retrieval.intents import Intent
-from retrieval.linking import LinkedQuestion
+from retrieval.analysis import Query
 from retrieval.types import Evidence
 
 logger = logging.getLogger(__name__)
 
-# Words that say what kind of answer is wanted rather than what it is about.
-QUESTION_WORDS = frozenset(
-    """案例 案子 案件 判例 条款 法规 法律 法条 规定 条例 依据 相关 内容 意思 定义 情况 问题 怎么办 怎样 处理 办理 算 讲 说 说明
-    哪条 哪部 哪个 什么 多少 几天 几次 几年 几成 多久 多长 多大 最高 最多 最低 最少 可以 能 吗 呢 规则 方面 关于 对于 这种 一下
-    还在 在售 停售 还能 推荐 客户 买 保险 保险公司 公司 多少岁 几岁 多少天 多少次 多少钱 多少种 几种 多少年 怎么样 如何 怎么
-    为什么 哪些 哪里 是否 有没有 没有 已经 还是 是不是 了没 一般 通常 现在 目前 之后 以后 以前 时候 请问 应该 需要 必须 会 要""".split()
-)
-_DIGITS = re.compile(r"^\d+$")
 _INTERPRETATION = re.compile(r"^最高人民法院")
-_CN_NUMBER = re.compile(r"^[零〇一二三四五六七八九十百千]+$")
 
 WEIGHTS = {
     "fused": 0.45,
@@ -58,57 +46,6 @@ WEIGHTS = {
     "definition": 0.25,
     "article": 1.0,
 }
-
-
-@dataclass(frozen=True)
-class Concept:
-    alternatives: tuple[str, ...]
-    weight: float
-    df: int = 1  # passages containing it (0: the corpus never says it)
-
-
-@dataclass
-class Query:
-    text: str
-    linked: LinkedQuestion
-    intent: Intent
-    concepts: list[Concept] = field(default_factory=list)
-    expansions: list[str] = field(default_factory=list)
-    unknown_names: list[str] = field(default_factory=list)
-
-    def coverage(self, haystack: str, known_only: bool = False) -> float:
-        concepts = [c for c in self.concepts if c.df > 0] if known_only else self.concepts
-        total = sum(c.weight for c in concepts)
-        if not total:
-            return 1.0
-        return sum(c.weight for c in concepts if any(a in haystack for a in c.alternatives)) / total
-
-    def words(self) -> set[str]:
-        """Every alternative of every concept: what a quoted sentence should contain."""
-        return {alt for c in self.concepts for alt in c.alternatives}
-
-    @property
-    def unknown_share(self) -> float:
-        """Share of the question's weight in words the corpus never uses (宠物, 疫苗, 比特币)."""
-        total = sum(c.weight for c in self.concepts)
-        return sum(c.weight for c in self.concepts if c.df == 0) / total if total else 0.0
-
-
-def numeral_forms(term: str) -> tuple[str, ...]:
-    """60 ↔ 六十, 两年 → 二年: a question's digits meet a law's Chinese numerals and back."""
-    if "两" in term:
-        return (term, term.replace("两", "二"), term.replace("两", "2"))
-    if _DIGITS.match(term) and len(term) <= 4:
-        return (term, int_to_cn(int(term)))
-    if _CN_NUMBER.match(term):
-        value = cn_to_int(term)
-        if value is not None:
-            return (term, str(value))
-    return (term,)
-
-
-def idf(df: int, n: int) -> float:
-    return math.log(1.0 + (n + 1) / (df + 0.5))
 
 
 def haystack(ev: Evidence) -> str:
@@ -212,7 +149,7 @@ class CrossEncoderReranker:
 
                     raise ConfigError(
                         "BROKERKG_RERANKER_MODEL is set but sentence-transformers is not installed "
-                        "(pip install -e '.[production]')"
+                        "(install torch for your hardware first, e.g. pip install torch==2.13.0, then pip install -e '.[st]')"
                     ) from exc
                 self._model = CrossEncoder(self.model_name, device=self.device, local_files_only=True)
             return self._model

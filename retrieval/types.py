@@ -108,3 +108,19 @@ class Answer:
         if self.table is not None:
             out["table"] = self.table
         return out
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    prefetch: int = 60
+    candidates: int = 40
+    # Abstention (see abstain.py). The similarity floors belong to one embedding model's cosine scale.
+    min_known_coverage: float = 0.34
+    min_similarity: float = 0.85
+    max_unknown_share: float = 0.45
+    unknown_similarity: float = 0.895
+    all_unknown_share: float = 0.85
+    all_unknown_similarity: float = 0.92
+    # Between min_similarity and this, the passages must cover most of the question, not one of its words.
+    weak_similarity: float = 0.88
+    weak_min_coverage: float = 0.70

@@ -18,6 +18,11 @@ REGULATIONS = Path(os.environ.get("BROKERKG_REGULATIONS", ROOT.parent / "shared"
 SESSION_LOG = ROOT / "test-output" / "logs" / "test-session.log"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``after_suite`` (the privacy scan over everything the session logged and stored) run last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_log() -> Iterator[Path]:
     """Everything the code logs during the suite goes to one file, which the privacy scan reads at the end."""

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
+from rdflib.term import Node
 
 from domain.errors import InputError
 from graph import queries as q
@@ -66,7 +67,7 @@ def iri(label: str, key: str) -> URIRef:
     return URIRef(f"{ID}{kind}/{quote(str(key), safe='')}")
 
 
-def _key_of(node: URIRef) -> str:
+def _key_of(node: Node) -> str:
     return unquote(str(node).rsplit("/", 1)[1])
 
 
@@ -147,7 +148,7 @@ def counts(g: Graph) -> Counter[str]:
 
 def import_graph(store: Any, g: Graph) -> Counter[str]:
     """Write an RDF export into the graph (MERGE: importing twice changes nothing). Returns what was read."""
-    by_class = {cls: label for label, (_, _, cls) in NODES.items()}
+    by_class: dict[Node, str] = {cls: label for label, (_, _, cls) in NODES.items()}
     rows: dict[str, list[dict[str, Any]]] = {label: [] for label in NODES}
     doc_types: dict[str, str] = {}
     for node, cls in g.subject_objects(RDF.type):

@@ -1,4 +1,4 @@
-"""Runs last: after the whole suite, no unmasked personal data in the index, the graph, the logs or answers.
+"""Runs last (marker ``after_suite``): after the whole suite, no unmasked personal data in the index, the graph, the logs or answers.
 
 The demo cases carry well-formed ID numbers, mobile numbers and a bank card; ingest masks them,
 answers are masked again, and questions are masked before they reach a log or the audit trail.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from domain.mask import find_pii
 from retrieval.evaluation import load_golden
@@ -32,6 +34,7 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+@pytest.mark.after_suite
 def test_no_unmasked_personal_data_anywhere_after_the_suite(demo_stack: Any, client: Any) -> None:
     found: dict[str, list[str]] = {}
     # answers, including to questions that carry personal data

@@ -1,0 +1,100 @@
+"""The routes' dependencies: the app's state (set up by ``create_app``), the caller and what it may
+do, and the detail a request adds to its audit record.
+
+A route names its permission by the caller type it takes (``who: AskCaller``); permissions per
+role are the table in api/security.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from api.audit import AuditLog
+from api.observability import Metrics
+from api.security import Principal, check, principal_for
+from brokerkg.stack import Stack
+from domain.mask import mask_pii
+
+
+def get_stack(request: Request) -> Stack:
+    stack: Stack = request.app.state.stack
+    return stack
+
+
+def get_audit_log(request: Request) -> AuditLog:
+    log: AuditLog = request.app.state.audit
+    return log
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_write_lock(request: Request) -> threading.Lock:
+    """Ingest, catalog imports and deletes run one at a time."""
+    lock: threading.Lock = request.app.state.write_lock
+    return lock
+
+
+def allow(permission: str) -> Callable[[Request], Principal]:
+    """A dependency: the caller (401 without a valid key), checked for ``permission`` (403) and
+    counted against its key's rate limit (429). Without keys, loopback callers are ``local``
+    admins and no rate limit applies, so batch clients on the same machine are never refused."""
+
+    def caller(request: Request) -> Principal:
+        host = request.client.host if request.client else ""
+        principal = principal_for(request.app.state.keys, request.headers, host)
+        request.state.principal = principal  # for the audit record, whatever happens next
+        check(principal, permission)
+        if principal.key_id != "local":  # the key-less loopback mode has no rate limit (contract.md)
+            request.app.state.limiter.take(principal.key_id)
+        return principal
+
+    return caller
+
+
+class AuditDetail:
+    """What a request's audit record says beyond who, what and the status: the question (masked),
+    the sources the answer rests on and the products it flagged."""
+
+    def __init__(self, detail: dict[str, Any]) -> None:
+        self.detail = detail
+
+    def answered(self, question: str | None, data: dict[str, Any] | None = None) -> None:
+        """``data``: an answer (citations, flags) or search result (hits, flags)."""
+        if question is not None:
+            self.detail["question"] = mask_pii(question)
+        if data:
+            cites = data.get("citations") or data.get("hits") or []
+            self.detail["sources"] = [{"doc_id": c["doc_id"], "locator": c.get("locator")} for c in cites]
+            self.detail["flags"] = [f["product_id"] for f in data.get("flags", [])]
+
+    def read(self, doc_id: str) -> None:
+        """A whole document was read."""
+        self.detail["sources"] = [{"doc_id": doc_id, "locator": None}]
+
+
+def get_audit_detail(request: Request) -> AuditDetail:
+    return AuditDetail(request.state.audit)  # the audit middleware starts it empty
+
+
+StackDep = Annotated[Stack, Depends(get_stack)]
+AuditLogDep = Annotated[AuditLog, Depends(get_audit_log)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+WriteLockDep = Annotated[threading.Lock, Depends(get_write_lock)]
+AuditDep = Annotated[AuditDetail, Depends(get_audit_detail)]
+
+AskCaller = Annotated[Principal, Depends(allow("ask"))]
+SearchCaller = Annotated[Principal, Depends(allow("search"))]
+ProductsReader = Annotated[Principal, Depends(allow("products.read"))]
+ProductsWriter = Annotated[Principal, Depends(allow("products.write"))]
+DocumentsReader = Annotated[Principal, Depends(allow("documents.read"))]
+DocumentsWriter = Annotated[Principal, Depends(allow("documents.write"))]
+Ingester = Annotated[Principal, Depends(allow("ingest"))]
+AuditReader = Annotated[Principal, Depends(allow("audit.read"))]
+MetricsReader = Annotated[Principal, Depends(allow("metrics"))]

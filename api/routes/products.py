@@ -1,0 +1,97 @@
+"""The product catalog: list or match, compare, one product, its page (overview), status changes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import ProductsReader, ProductsWriter, StackDep
+from api.schemas import (
+    CompareRequest,
+    Comparison,
+    ProductMatch,
+    ProductOut,
+    ProductOverview,
+    ProductPatch,
+    ProductQuery,
+)
+from domain.errors import InputError, NotFoundError
+from ingest.catalog import parse_iso_date
+from retrieval.flags import product_flags
+from retrieval.overview import product_overview
+from retrieval.product_facts import Criteria, compare_products, fact_citation, match_products, parse_statuses
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+@router.get("/v1/products", response_model=list[ProductMatch])
+def list_products(query: Annotated[ProductQuery, Query()], who: ProductsReader, stack: StackDep) -> list[dict[str, Any]]:
+    """Without parameters: the whole catalog. With any: products matching them on the facts
+    read from their clauses (on-sale only unless ``status`` says otherwise, ``status=any`` for
+    all), each with the facts that qualified it and their clauses."""
+    if not query.model_dump(exclude_none=True):
+        return stack.graph.list_products()
+    criteria = Criteria(category=query.category, insurer=query.insurer, statuses=parse_statuses(query.status),
+                        limits=query.limits())
+    matches, _ = match_products(stack.graph, criteria)
+    flags = {f.product_id: f.to_dict() for f in product_flags(stack.graph, [m.product["product_id"] for m in matches])}
+    return [
+        {**m.product, "matched_facts": [fact_citation(f) for f in m.facts],
+         "flags": [flags[m.product["product_id"]]] if m.product["product_id"] in flags else []}
+        for m in matches
+    ]
+
+
+@router.post("/v1/compare", response_model=Comparison)
+def compare(body: CompareRequest, who: ProductsReader, stack: StackDep) -> dict[str, Any]:
+    """Facts of 2–6 products side by side; each cell cites the clause that states it."""
+    return compare_products(stack.graph, body.product_ids)
+
+
+@router.get("/v1/products/{product_id}/overview", response_model=ProductOverview, response_model_exclude_unset=True)
+def overview(product_id: str, who: ProductsReader, stack: StackDep) -> dict[str, Any]:
+    """The product page: history, clauses, the articles they cite, cases, neighbours and their picture."""
+    page = product_overview(stack.graph, stack.index, product_id, who.audiences)
+    if page is None:
+        raise NotFoundError(f"unknown product_id '{product_id}'")
+    return page
+
+
+@router.get("/v1/products/{product_id}", response_model=ProductOut)
+def get_product(product_id: str, who: ProductsReader, stack: StackDep) -> dict[str, Any]:
+    product = stack.graph.get_product(product_id)
+    if product is None:
+        raise NotFoundError(f"unknown product_id '{product_id}'")
+    return product
+
+
+@router.patch("/v1/products/{product_id}", response_model=ProductOut)
+def patch_product(product_id: str, body: ProductPatch, who: ProductsWriter, stack: StackDep) -> dict[str, Any] | None:
+    """Status, discontinued date or successor; in effect for the very next answer."""
+    graph = stack.graph
+    if graph.get_product(product_id) is None:
+        raise NotFoundError(f"unknown product_id '{product_id}'")
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InputError("body: give at least one of status, discontinued_date, replaced_by")
+    if "status" in changes and changes["status"] is None:
+        raise InputError("status: cannot be null; use on_sale, discontinued or suspended")
+    if changes.get("discontinued_date") is not None:
+        try:
+            changes["discontinued_date"] = parse_iso_date(changes["discontinued_date"])
+        except ValueError as exc:
+            raise InputError(f"discontinued_date: {exc}") from None
+    successor = changes.get("replaced_by")
+    if successor is not None:
+        if successor == product_id:
+            raise InputError("replaced_by: a product cannot replace itself")
+        if graph.get_product(successor) is None:
+            raise InputError(f"replaced_by: unknown product_id '{successor}'")
+    graph.update_product(product_id, changes)
+    graph.log_status(product_id, {**changes, "source": "api", "key_id": who.key_id})
+    logger.info("product %s updated: %s", product_id, ", ".join(sorted(changes)))
+    return graph.get_product(product_id)

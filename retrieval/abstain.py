@@ -1,0 +1,76 @@
+"""Abstention: when the evidence cannot answer the question (未找到依据, no citation).
+
+Signals, all cheap: the cited article does not exist; the question names a versioned product
+the catalog lacks; a named product's question finds none of that product's own passages; the
+best passages leave the question's known words uncovered; the dense model finds nothing close
+(and, when only weakly close, the passages cover little of the question); or the question is
+mostly words the corpus never uses. The similarity floors are ``RetrievalConfig``'s.
+"""
+
+from __future__ import annotations
+
+from graph.store import GraphStore
+from index.vectors.base import VectorIndex
+from retrieval.analysis import Query
+from retrieval.rerank import haystack
+from retrieval.types import Evidence, RetrievalConfig
+
+_NOT_IN_CORPUS = "问题涉及的内容不在现有法规、条款和案例中"
+
+
+class Abstainer:
+    def __init__(self, graph: GraphStore, index: VectorIndex, config: RetrievalConfig) -> None:
+        self.graph = graph
+        self.index = index
+        self.config = config
+
+    def reason(self, q: Query, evidence: list[Evidence], dense: list[float] | None = None) -> str | None:
+        """Why the evidence cannot answer the question, or None when it can."""
+        if q.linked.missing_articles and not q.linked.article_keys:
+            names = "、".join(k.replace("#", "") for k in q.linked.missing_articles[:2])
+            return f"所问条文不存在（{names}）"
+        if not evidence:
+            return "没有相关内容"
+        top = evidence[:3]
+        if q.unknown_names:
+            seen = " ".join(f"{ev.payload.get('title', '')} {ev.text}" for ev in top)
+            missing = [n for n in q.unknown_names if n[-2:] not in seen]
+            if missing:
+                return f"产品目录中没有“{missing[0]}”"
+        if (q.linked.article_keys and any("article" in ev.reasons for ev in top)) or (q.intent.status and q.linked.products):
+            return None
+        if not q.concepts:
+            return None
+        if not self._named_product_covered(q, top):
+            return "所问产品的条款未涉及这一内容"
+        return self._coverage_reason(q, top, dense)
+
+    def _named_product_covered(self, q: Query, top: list[Evidence]) -> bool:
+        """A question about a named product is answered from that product's own wording (or a case
+        about it); rules about other products' features (分红保险…) do not answer it."""
+        named = q.linked.product_ids
+        if not named or q.linked.law_doc_ids or set(q.intent.doc_types) & {"regulation", "case"}:
+            return True
+        cases = self.graph.case_products([ev.doc_id for ev in top if ev.doc_type == "case"])
+        concerned = {pid for ids in cases.values() for pid in ids}
+        return any(ev.product_id in named or concerned & set(named) for ev in top)
+
+    def _coverage_reason(self, q: Query, top: list[Evidence], dense: list[float] | None) -> str | None:
+        cfg = self.config
+        known = max(q.coverage(haystack(ev), known_only=True) for ev in top)
+        if dense:
+            similarity = max(self.index.dense_similarity(dense, [ev.chunk_id for ev in top]).values(), default=0.0)
+        else:
+            similarity = 1.0
+        if similarity < cfg.min_similarity:
+            return "现有内容与问题无关"
+        if similarity < cfg.weak_similarity and max(q.coverage(haystack(ev)) for ev in top) < cfg.weak_min_coverage:
+            return "现有内容与问题关系不大"
+        if known < cfg.min_known_coverage:
+            return "现有内容未涉及问题的要点"
+        unknown = q.unknown_share
+        if unknown >= cfg.max_unknown_share and similarity < cfg.unknown_similarity:
+            return _NOT_IN_CORPUS
+        if unknown >= cfg.all_unknown_share and similarity < cfg.all_unknown_similarity:
+            return _NOT_IN_CORPUS
+        return None
