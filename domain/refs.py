@@ -15,6 +15,8 @@ from domain.types import Reference
 
 _CN_NUM = "零〇一二三四五六七八九十百千"
 ARTICLE_NO = rf"第([{_CN_NUM}\d]+)条(?:之([一二三四五六七八九十]+))?"
+PREAMBLE = "题注"  # a regulation's text before its first article (promulgation line, preface)
+_ARTICLE_LOCATOR = re.compile(rf"^(第[{_CN_NUM}\d]+条|\d{{1,2}}(\.\d{{1,2}}){{1,3}}$)")
 _INTERPRETATION = re.compile(
     rf"关于适用[《〈<]?(.+?)[》〉>]?若干问题的解释\s*[（(]([{_CN_NUM}]+)[）)]"
 )
@@ -108,3 +110,8 @@ def article_key(law_key: str, article: str) -> str:
 def clause_key(doc_id: str, locator: str) -> str:
     """The graph key of a clause: the wording's doc_id and the clause number."""
     return f"{doc_id}#{locator}"
+
+
+def is_article_locator(locator: str) -> bool:
+    """A citable unit of a regulation: 第X条, or a numbered section (2.1, 3.1.1) of a standard."""
+    return bool(_ARTICLE_LOCATOR.match(locator))

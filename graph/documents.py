@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.refs import article_key, clause_key, law_aliases
+from domain.refs import article_key, clause_key, is_article_locator, law_aliases
 from domain.types import Document
 from graph import queries as q
 from graph.base import GraphExecutor
@@ -137,14 +137,14 @@ def _parts(doc: Document, key_of: Callable[[str], str], keep: Callable[[str], bo
 
 
 def _regulation_statements(doc: Document, law: str) -> Statements:
-    parts = _parts(doc, lambda loc: article_key(law, loc), lambda loc: loc.startswith("第"))
+    parts = _parts(doc, lambda loc: article_key(law, loc), is_article_locator)
     for p in parts:
         p["props"]["law_key"] = law
     out: Statements = [(q.UPSERT_ARTICLES, {"doc_id": doc.doc_id, "parts": parts})]
     refs = [
         _ref_row(r.law_key, r.article, article_key(law, r.from_locator))
         for r in doc.references
-        if r.from_locator.startswith("第") and (r.law_key, r.article) != (law, r.from_locator)
+        if is_article_locator(r.from_locator) and (r.law_key, r.article) != (law, r.from_locator)
     ]
     if refs:
         out.append((q.CITE_FROM_ARTICLES, {"refs": refs}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from domain.refs import PREAMBLE
 from domain.types import Block, DocType, Section
 
 _CN = "零〇一二三四五六七八九十百千"
@@ -67,6 +68,9 @@ def split_sections(doc_type: DocType, title: str, blocks: list[Block]) -> list[S
     body = _drop_title(title, blocks)
     if doc_type == "regulation":
         sections = _regulation_sections(body)
+        if all(s.locator == PREAMBLE for s in sections) and _numbered(body) >= 2:
+            # a standard or guideline numbered 2.1, 3.1.1 (疾病定义使用规范) instead of 第X条
+            sections = _clause_sections(body, intro=PREAMBLE)
     elif doc_type == "clause":
         sections = _clause_sections(body)
     else:
@@ -75,6 +79,10 @@ def split_sections(doc_type: DocType, title: str, blocks: list[Block]) -> list[S
     if not sections:
         sections = _heading_sections(body)
     return sections
+
+
+def _numbered(blocks: list[Block]) -> int:
+    return sum(1 for block in blocks for para in _paragraphs(block) if CLAUSE_SECTION.match(para))
 
 
 def _drop_title(title: str, blocks: list[Block]) -> list[Block]:
@@ -106,7 +114,7 @@ def _regulation_sections(blocks: list[Block]) -> list[Section]:
     path = _Path()
     sections: list[Section] = []
     current: Section | None = None
-    preamble = Section("题注", [], [])
+    preamble = Section(PREAMBLE, [], [])
     for block in blocks:
         for para in _paragraphs(block):
             division = DIVISION.match(para)
@@ -128,11 +136,11 @@ def _regulation_sections(blocks: list[Block]) -> list[Section]:
     return ([preamble] if preamble.paragraphs else []) + sections
 
 
-def _clause_sections(blocks: list[Block]) -> list[Section]:
+def _clause_sections(blocks: list[Block], intro: str = "引言") -> list[Section]:
     path = _Path()
     sections: list[Section] = []
     current: Section | None = None
-    intro = Section("引言", [], [])
+    intro_section = Section(intro, [], [])
     for block in blocks:
         for para in _paragraphs(block):
             numbered = CLAUSE_SECTION.match(para) or ARTICLE.match(para)
@@ -149,10 +157,10 @@ def _clause_sections(blocks: list[Block]) -> list[Section]:
             elif current is not None:
                 current.paragraphs.append(para)
             else:
-                (sections[-1] if sections and not path.get() else intro).paragraphs.append(para)
-                if intro.paragraphs and not intro.heading_path:
-                    intro.heading_path = path.get()
-    return ([intro] if intro.paragraphs else []) + sections
+                (sections[-1] if sections and not path.get() else intro_section).paragraphs.append(para)
+                if intro_section.paragraphs and not intro_section.heading_path:
+                    intro_section.heading_path = path.get()
+    return ([intro_section] if intro_section.paragraphs else []) + sections
 
 
 def _case_sections(blocks: list[Block]) -> list[Section]:

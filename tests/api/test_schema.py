@@ -41,3 +41,20 @@ def test_generated_requests_never_cause_a_server_error(schema: Any) -> None:
         run()
     print(f"\nschemathesis: {calls} generated calls")
     assert calls > 50 and failures == [], "\n".join(failures[:10])
+
+
+def test_every_matching_criterion_of_the_fact_table_is_a_products_query_parameter(client: Any) -> None:
+    """The fact-type table is the one place a criterion is added: the API's parameters follow it."""
+    from domain.facts import CRITERIA
+
+    parameters = client.get("/openapi.json").json()["paths"]["/v1/products"]["get"]["parameters"]
+    by_name = {p["name"]: p for p in parameters if p["in"] == "query"}
+    json_type = {int: "integer", float: "number", bool: "boolean"}
+    for _, criterion in CRITERIA:
+        schema = by_name[criterion.param]["schema"]
+        types = {s.get("type") for s in schema.get("anyOf", [schema])}
+        assert json_type[criterion.kind] in types, (criterion.param, schema)
+    assert {"category", "status", "insurer"} <= set(by_name)
+    # and a bad value is refused in the one error shape, naming the parameter
+    bad = client.get("/v1/products", params={CRITERIA[0][1].param: "abc"})
+    assert bad.status_code == 400 and CRITERIA[0][1].param in bad.json()["error"]["message"]
