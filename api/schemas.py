@@ -61,7 +61,8 @@ class HitOut(BaseModel):
     title: str
     locator: str
     text: str
-    product_id: str | None
+    product_id: str | None  # the product whose document this is, or that a claim case concerns
+    product_status: str | None = None  # that product's sale status now (a case raises no flag, its citation shows this)
     score: float
 
 

@@ -29,10 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 def _answer(graph: GraphStore, analyzer: Analyzer, question: str, evidence: list[Evidence]) -> dict[str, Any]:
-    product_ids = [ev.product_id for ev in evidence if ev.product_id]
-    for ids in graph.case_products([ev.doc_id for ev in evidence if ev.doc_type == "case"]).values():
-        product_ids += ids
-    flags = product_flags(graph, product_ids)
+    # the same rule as the pipeline: a product's own documents raise its flag, a case about it does not
+    flags = product_flags(graph, [ev.product_id for ev in evidence if ev.product_id and ev.doc_type != "case"])
     text, citations = compose(question, evidence, flags, analyzer)
     return Answer(answer=text, citations=citations, flags=flags, took_ms=0.0).to_dict()
 

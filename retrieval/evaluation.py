@@ -253,8 +253,8 @@ def evaluate(
 ) -> Metrics:
     """Run every item through ``system`` and score it.
 
-    ``cited_products`` maps an answer's citations to the products they belong to (a clause's
-    product, the products a case concerns): a flag for one of those, or for an expected
+    ``cited_products`` maps an answer's citations to the products whose own documents they are
+    (not the product a claim case concerns): a flag for one of those, or for an expected
     product, is justified; any other flag counts against flag precision.
     """
     metrics = Metrics(system.name)
@@ -318,10 +318,8 @@ def run_eval(stack: Any, items: list[GoldenItem], *, baselines: bool = False, to
             return stack.retriever.ask(question, top_k=top_k).to_dict()  # type: ignore[no-any-return]
 
     def cited_products(cites: list[dict[str, Any]]) -> set[str]:
-        out = {c["product_id"] for c in cites if c.get("product_id")}
-        for ids in stack.graph.case_products([c["doc_id"] for c in cites if c.get("doc_type") == "case"]).values():
-            out.update(ids)
-        return out
+        # a product's own documents justify its flag; a claim case about it does not (contract.md)
+        return {c["product_id"] for c in cites if c.get("product_id") and c.get("doc_type") != "case"}
 
     systems: list[System] = [Pipeline()]
     if baselines:

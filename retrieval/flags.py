@@ -35,13 +35,26 @@ def product_flags(graph: GraphStore, product_ids: list[str]) -> list[Flag]:
 
 
 def evidence_flags(graph: GraphStore, linked: LinkedQuestion, evidence: list[Evidence]) -> list[Flag]:
-    """Flags for the products a question names, the evidence belongs to, or its cases concern."""
+    """Flags for the products a question names and those whose own documents (wording, manual,
+    rate table) the evidence cites. A claim case about a product raises none: its citation shows
+    the product and its status (``annotate_products``), the warning is for what the answer is about."""
     product_ids = list(linked.product_ids)
-    product_ids += [ev.product_id for ev in evidence if ev.product_id]
-    case_ids = [ev.doc_id for ev in evidence if ev.doc_type == "case"]
-    for ids in graph.case_products(case_ids).values():
-        product_ids += ids
+    product_ids += [ev.product_id for ev in evidence if ev.product_id and ev.doc_type != "case"]
     return product_flags(graph, product_ids)
+
+
+def annotate_products(graph: GraphStore, evidence: list[Evidence]) -> None:
+    """Each piece of evidence names the product it belongs to (a wording) or concerns (a case, its
+    first product) and that product's status now, read from the graph (``product_status``)."""
+    concerned = graph.case_products([ev.doc_id for ev in evidence if ev.doc_type == "case"])
+    for ev in evidence:
+        if ev.doc_type == "case" and concerned.get(ev.doc_id):
+            ev.payload = {**ev.payload, "product_id": concerned[ev.doc_id][0]}
+    ids = list(dict.fromkeys(ev.product_id for ev in evidence if ev.product_id))
+    status = {r["product_id"]: r.get("status") for r in graph.product_status(ids)} if ids else {}
+    for ev in evidence:
+        if ev.product_id:
+            ev.payload = {**ev.payload, "product_status": status.get(ev.product_id)}
 
 
 def flag_message(row: dict[str, object]) -> str:

@@ -27,7 +27,7 @@ from retrieval.analysis import Query, QueryAnalyzer
 from retrieval.answer import NO_ANSWER
 from retrieval.answering import Answerer, Prepared, collect
 from retrieval.conversation import Conversation, ConversationStore
-from retrieval.flags import evidence_flags
+from retrieval.flags import annotate_products, evidence_flags
 from retrieval.generate import Generator
 from retrieval.linking import LinkedQuestion, Linker
 from retrieval.rerank import CrossEncoderReranker, Reranker
@@ -74,7 +74,9 @@ class Retriever:
     ) -> list[Evidence]:
         """``audiences``: what the caller may see (a cs_bot: public only), enforced inside the search."""
         flt = SearchFilter(doc_types=doc_types, product_ids=product_ids, audiences=audiences)
-        return self._searcher.search(self.understand(query, flt), top_k, flt).evidence
+        evidence = self._searcher.search(self.understand(query, flt), top_k, flt).evidence
+        annotate_products(self.graph, evidence)
+        return evidence
 
     def search_query(
         self,
@@ -174,6 +176,8 @@ class Retriever:
         return self._analysis.understand(question, flt)
 
     def flags_for(self, linked: LinkedQuestion, evidence: list[Evidence]) -> list[Flag]:
+        """Flags for the final evidence, which is also marked with each product's status."""
+        annotate_products(self.graph, evidence)
         return evidence_flags(self.graph, linked, evidence)
 
     def abstain_reason(self, q: Query, evidence: list[Evidence], dense: list[float] | None = None) -> str | None:

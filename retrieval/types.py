@@ -47,6 +47,7 @@ class Evidence:
             "locator": self.locator,
             "text": self.text,
             "product_id": self.product_id,
+            "product_status": self.payload.get("product_status"),
             "score": round(1.0 - math.exp(-max(0.0, self.score)), 4),
         }
 

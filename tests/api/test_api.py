@@ -57,10 +57,16 @@ def test_suspended_product_without_successor(client: Any) -> None:
     assert flag["status"] == "suspended" and flag["replaced_by"] is None
 
 
-def test_cited_product_is_flagged_even_when_not_named(client: Any) -> None:
+def test_a_cited_case_shows_its_product_and_status_without_a_warning(client: Any) -> None:
+    """contract.md: a claim case carries the product it concerns and that product's status, but
+    raises no flag unless the question names the product; naming it raises the flag."""
     data = _ask(client, "等待期内确诊乳腺癌医疗险不赔的案例")
-    assert data["citations"][0]["doc_type"] == "case"
-    assert "AK-MED-2020" in {f["product_id"] for f in data["flags"]}
+    case = data["citations"][0]
+    assert case["doc_type"] == "case"
+    assert (case["product_id"], case["product_status"]) == ("AK-MED-2020", "discontinued")
+    assert data["flags"] == [] and "⚠" not in data["answer"]
+    named = _ask(client, "e生百万2020等待期内确诊乳腺癌不赔的案例")
+    assert "AK-MED-2020" in {f["product_id"] for f in named["flags"]}
 
 
 def test_on_sale_products_are_never_flagged(client: Any) -> None:

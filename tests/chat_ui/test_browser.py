@@ -93,6 +93,7 @@ def test_chat_answers_with_citations_flags_and_successor(page: Any, server: str)
     assert "180日" in turn.locator(".a").inner_text()
     banner = turn.locator(".flag[data-product='RH-CI-2019']")
     assert "停售" in banner.inner_text() and "瑞禾康宁终身重大疾病保险（2023版）" in banner.inner_text()
+    assert turn.locator(".flag").count() == 1  # no warning about a product a cited case concerns
     page.screenshot(path=str(SHOTS / "chat.png"), full_page=True)
 
     # a citation chip opens the cited passage with its title and locator

@@ -102,7 +102,7 @@ function renderTurn(turn) {
   if (turn.citations && turn.citations.length) {
     box.append(el("ol", { class: "sources" }, turn.citations.map((c) =>
       el("li", { value: c.n }, el("a", { href: docLink(c.doc_id, c.locator) }, `${c.title} ${c.locator}`),
-        " ", el("button", { class: "chip", type: "button", onclick: () => openPassage(c) }, "原文")))));
+        sourceStatus(c), " ", el("button", { class: "chip", type: "button", onclick: () => openPassage(c) }, "原文")))));
   }
   if (turn.state === "done") {
     const button = el("button", { class: "secondary", type: "button", onclick: (e) => copy(copyText(turn), e.target) }, "复制答案和出处");
@@ -163,4 +163,11 @@ export function chatView(root) {
   root.replaceChildren(el("div", { class: "bar" }, el("h1", {}, "经纪人助手"), clear), log, form);
   render();
   input.focus();
+}
+
+// A source about a product that is off sale says so (a claim case raises no banner, but its product's status shows).
+function sourceStatus(c) {
+  if (!c.product_id || !c.product_status || c.product_status === "on_sale") return "";
+  const what = c.doc_type === "case" ? `涉及产品 ${c.product_id}` : c.product_id;
+  return el("span", { class: "off-sale" }, ` （${what}${STATUS[c.product_status] || c.product_status}）`);
 }
