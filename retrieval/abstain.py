@@ -12,6 +12,7 @@ from __future__ import annotations
 from graph.store import GraphStore
 from index.vectors.base import VectorIndex
 from retrieval.analysis import Query
+from retrieval.linking import _norm, _strip_year
 from retrieval.rerank import haystack
 from retrieval.types import Evidence, RetrievalConfig
 
@@ -29,6 +30,8 @@ class Abstainer:
         if q.linked.missing_articles and not q.linked.article_keys:
             names = "、".join(k.replace("#", "") for k in q.linked.missing_articles[:2])
             return f"所问条文不存在（{names}）"
+        if q.missing_versions:  # never answer from another version than the one asked
+            return f"产品目录中没有“{q.missing_versions[0]}”（目录中的版本：{'、'.join(self._versions(q)) or '无'}）"
         if not evidence:
             return "没有相关内容"
         top = evidence[:3]
@@ -74,3 +77,8 @@ class Abstainer:
         if unknown >= cfg.all_unknown_share and similarity < cfg.all_unknown_similarity:
             return _NOT_IN_CORPUS
         return None
+
+    def _versions(self, q: Query) -> list[str]:
+        """The catalog's versions of the product family the question links (names equal but for the year)."""
+        families = {_strip_year(_norm(ref.name)) for ref in q.linked.products}
+        return [p["name"] for p in self.graph.list_products() if _strip_year(_norm(p["name"])) in families]

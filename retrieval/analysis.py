@@ -21,8 +21,8 @@ from graph.store import GraphStore
 from index.analyzer import Analyzer, term_id
 from index.vectors.base import SearchFilter, VectorIndex
 from retrieval.conversation import Conversation, resolve
-from retrieval.intents import Intent, understand, versioned_names
-from retrieval.linking import LinkedQuestion, Linker, _norm
+from retrieval.intents import Intent, asked_versions, understand, versioned_names
+from retrieval.linking import LinkedQuestion, Linker, _norm, _strip_year
 
 # Words that say what kind of answer is wanted rather than what it is about.
 QUESTION_WORDS = frozenset(
@@ -54,6 +54,8 @@ class Query:
     concepts: list[Concept] = field(default_factory=list)
     expansions: list[str] = field(default_factory=list)
     unknown_names: list[str] = field(default_factory=list)
+    # a version the question names (康宁2021版) that none of the linked products is: never answered by another version
+    missing_versions: list[str] = field(default_factory=list)
     law_titles: list[str] = field(default_factory=list)  # titles of the laws the question names
 
     def coverage(self, haystack: str, known_only: bool = False) -> float:
@@ -143,6 +145,7 @@ class QueryAnalyzer:
             q.intent = replace(q.intent, status=False)
         known = " ".join(linked.product_spans)
         q.unknown_names = [n for n in versioned_names(text) if not linked.products and _norm(n) not in known]
+        q.missing_versions = missing_versions(text, linked)
         return q
 
     def law_titles(self, doc_ids: list[str]) -> list[str]:
@@ -200,3 +203,15 @@ class QueryAnalyzer:
         if now - self._count_cache[0] > 5.0:
             self._count_cache = (now, self.index.count())
         return self._count_cache[1]
+
+
+def missing_versions(text: str, linked: LinkedQuestion) -> list[str]:
+    """Versions asked for (康宁2021版, e生百万21款) whose family the question links but which no
+    linked product is: the linker found a sibling (the newest, or another year), not the one asked."""
+    out = []
+    for name, year in asked_versions(text):
+        family = [ref for ref in linked.products
+                  if _strip_year(_norm(ref.matched)) in _norm(name) or _norm(name) in _strip_year(_norm(ref.matched))]
+        if family and not any(year in ref.name or year in ref.product_id for ref in family):
+            out.append(f"{name}{year}版")
+    return out

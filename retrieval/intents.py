@@ -42,7 +42,7 @@ _UNITS = (
     (re.compile(r"比例|几成|百分之|多少%|利率|按多少|的多少"), r"\d+(?:\.\d+)?\s*[%％]"),
 )
 # A name with a version year (泰康尊享2024, 平安福21的…): names a product even when the catalog does not know it.
-_VERSIONED_NAME = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)((?:19|20)\d{2}|\d{2})(?=\s*(?:版|款|的|$|[，,。？?！!\s]))")
+_VERSIONED_NAME = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)((?:19|20)\d{2}|\d{2})(?=\s*(?:版|款|的|还|能|可|是|有|在|怎|多|要|$|[，,。？?！!\s]))")
 _NAME_STOP = re.compile(r"(?:第|超过|满|前|后|年|月|日|共|约|近|过去|最近|未满|不满|已满)$")
 
 
@@ -83,6 +83,17 @@ def understand(question: str) -> Intent:
         case_sections=sections,
         unit=unit,
     )
+
+
+def asked_versions(question: str) -> list[tuple[str, str]]:
+    """(name, four-digit year) for each product name written with a version (康宁2021版, 康宁19款)."""
+    out = []
+    for m in _VERSIONED_NAME.finditer(question):
+        name, year = m.group(1), m.group(2)
+        if _NAME_STOP.search(name):
+            continue
+        out.append((name, year if len(year) == 4 else ("20" if int(year) < 70 else "19") + year))
+    return out
 
 
 def versioned_names(question: str) -> list[str]:

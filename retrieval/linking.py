@@ -196,6 +196,8 @@ def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
     while i < len(text):
         for length in lengths:
             piece = text[i : i + length]
+            if piece[-1:].isdigit() and text[i + length : i + length + 1].isdigit():
+                continue  # "e生百万20" is not named in "e生百万2021": a number is not cut in two
             if len(piece) == length and piece in table:
                 found.append(table[piece] if isinstance(table[piece], _Surface) else piece)
                 i += length

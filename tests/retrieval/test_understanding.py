@@ -26,6 +26,30 @@ def test_products_are_linked_by_names_aliases_versions_and_typos(demo_stack: Any
     assert demo_stack.linker.link(question).product_ids == expected
 
 
+@pytest.mark.parametrize(
+    ("question", "product", "asked"),
+    [
+        ("康宁2019的等待期多久", "RH-CI-2019", None),
+        ("瑞禾康宁2019版等待期多长？", "RH-CI-2019", None),  # insurer + short name + 版
+        ("康宁19款等待期", "RH-CI-2019", None),  # two-digit year with 款
+        ("康宁重疾2021版的等待期多久？", None, "康宁重疾2021版"),  # no 2021 version: never the 2019 or 2023 one
+        ("康宁2021还在卖吗", None, "康宁2021版"),
+        ("e生百万2021的免赔额", None, "e生百万2021版"),  # not 'e生百万20' + '21'
+    ],
+)
+def test_the_version_asked_is_answered_or_named_as_missing_never_substituted(
+    demo_stack: Any, question: str, product: str | None, asked: str | None
+) -> None:
+    answer = demo_stack.retriever.ask(question).to_dict()
+    cited = {c["product_id"] for c in answer["citations"] if c["doc_type"] == "clause"}
+    if product:
+        assert cited == {product}, (question, cited)
+    else:
+        assert answer["citations"] == [] and f"没有“{asked}”" in answer["answer"], answer["answer"]
+        family = "瑞禾康宁终身重大疾病保险" if "康宁" in question else "安康e生百万医疗保险"
+        assert f"{family}（20" in answer["answer"]  # the versions the catalog does have are named
+
+
 def test_laws_and_articles_are_found_through_abbreviations_and_short_names(demo_stack: Any) -> None:
     link = demo_stack.linker.link
     assert link("交强险条例第二十二条").article_keys == ["机动车交通事故责任强制保险条例#第二十二条"]
