@@ -61,9 +61,17 @@ def _sentence(text: str, start: int, end: int) -> str:
     return text[left:right].strip()
 
 
+_CJK = "\u4e00-\u9fff"
+
+
 def _normalise(text: str) -> str:
-    # PDF line breaks inside sentences ("（无论一种或多种）\n，我们按…"): join them
+    """Undo what PDF conversion does to sentences: lines broken inside a sentence ("范围为出生\n满28天"),
+    characters and digits spread out ("有 15 日的犹豫期", "我 们"). Only for reading values: the
+    fact's ``raw`` sentence is cut from this text, the stored clause keeps the source as it is."""
     text = re.sub(r"\s*\n(?=[，。；、）%])", "", text)
+    text = re.sub(rf"(?<=[^\n。；！？：:])\n+(?=[{_CJK}\d（(])", "", text)
+    text = re.sub(rf"(?<=[{_CJK}（）%％,，、])[ \t\u3000]+(?=[{_CJK}\d（）])", "", text)
+    text = re.sub(rf"(?<=\d)[ \t\u3000]+(?=[{_CJK}%％（）])", "", text)
     return re.sub(r"[ \t\u3000]+", " ", text)
 
 
@@ -78,25 +86,39 @@ def rule(fn: Rule) -> Rule:
     return fn
 
 
+def _n(name: str) -> str:
+    return rf"(?P<{name}>\d+|[零〇一二两三四五六七八九十百千]+)"
+
+
+# An entry-age range however it is phrased: 投保年龄为出生满28日至55周岁 / 投保年龄范围为0周岁（须出生满28日）
+# 至70周岁 / 凡出生满28日至60周岁者 / 年满18周岁至70周岁 / 年龄在18周岁至50周岁之间.
+_AGE_RANGE = re.compile(
+    rf"(?:投保年龄|年龄|凡|年满)[^。；]{{0,16}}?"
+    rf"(?:出生满?{_n('d1')}(?:日|天)|{_n('y1')}周岁(?:（须?出生满?{_n('d2')}(?:日|天)）)?)"
+    rf"(?:（含）)?(?:至|到|－|—|-|~){_n('y2')}周岁"
+)
+
+
 @rule
 def _age(text: str) -> Found:
-    m = re.search(rf"投保年龄为(?:出生满{_NUM}(日|天)|{_NUM}周岁)至{_NUM}周岁", text)
+    m = _AGE_RANGE.search(text)
     if m:
-        if m.group(1):
-            days = _int(m.group(1))
-            yield "age_min", days, f"出生满{days}日", {}, m
+        days = m.group("d1") or m.group("d2")
+        if days:
+            yield "age_min", _int(days), f"出生满{_int(days)}日", {}, m
         else:
-            years = _int(m.group(3))
+            years = _int(m.group("y1"))
             yield "age_min", years * 365, f"{years}周岁", {"qualifier": "周岁"}, m
-        top = _int(m.group(4))
+        top = _int(m.group("y2"))
         yield "age_max", top, f"{top}周岁", {}, m
 
 
 # Facts stated as one number: (fact, pattern — its first matched group is the number, display).
 NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
-    ("waiting_period", rf"生效日起{_NUM}日内(?:（含第{_NUM}日）)?为等待期", "{n}日"),
-    ("cooling_off", rf"有{_NUM}日的犹豫期|犹豫期为{_NUM}日", "{n}日"),
-    ("grace_period", rf"{_NUM}日为宽限期|宽限期为{_NUM}日", "{n}日"),
+    ("waiting_period", rf"(?:生效|复效)[^。；]{{0,24}}?起[^。；\d]{{0,6}}{_NUM}(?:日|天)(?:内|以内)?(?:（含第?{_NUM}(?:日|天)）)?[^。；\d]{{0,12}}?为等待期"
+                       rf"|等待期为{_NUM}(?:日|天)", "{n}日"),
+    ("cooling_off", rf"有{_NUM}(?:日|天)的犹豫期|犹豫期为{_NUM}(?:日|天)|{_NUM}(?:日|天)（即犹豫期）", "{n}日"),
+    ("grace_period", rf"{_NUM}(?:日|天)为宽限期|宽限期为{_NUM}(?:日|天)", "{n}日"),
     ("mild_payout", r"按基本保险金额的(\d+)%给付轻症疾病保险金", "基本保险金额的{n}%"),
     ("mild_times", rf"轻症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
     ("mild_kinds", rf"约定的轻症疾病共{_NUM}种", "{n}种"),
