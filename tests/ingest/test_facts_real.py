@@ -26,7 +26,7 @@ def test_facts_of_real_wordings_are_read_with_no_wrong_value(capsys: pytest.Capt
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith(("dev", "heldout"))}
     with capsys.disabled():
         print("\n" + "\n".join(lines.values()))
-    for split, line in lines.items():
+    for line in lines.values():
         precision = float(line.split("precision ")[1].split(",")[0])
         recall = float(line.split("recall ")[1])
         assert precision >= 0.98, line  # a wrong value misleads a broker: never
