@@ -116,17 +116,17 @@ def _age(text: str) -> Found:
 # Facts stated as one number: (fact, pattern — its first matched group is the number, display).
 NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
     ("waiting_period", rf"(?:生效|复效)[^。；]{{0,24}}?起[^。；\d]{{0,6}}{_NUM}(?:日|天)(?:内|以内)?(?:（含第?{_NUM}(?:日|天)）)?[^。；\d]{{0,12}}?为等待期"
-                       rf"|等待期为{_NUM}(?:日|天)", "{n}日"),
+                       rf"|起[^。；\d]{{0,6}}{_NUM}(?:日|天)（[^）]{{0,20}}等待期|等待期为{_NUM}(?:日|天)", "{n}日"),
     ("cooling_off", rf"有{_NUM}(?:日|天)的犹豫期|犹豫期为{_NUM}(?:日|天)|{_NUM}(?:日|天)（即犹豫期）", "{n}日"),
     ("grace_period", rf"{_NUM}(?:日|天)为宽限期|宽限期为{_NUM}(?:日|天)", "{n}日"),
-    ("mild_payout", r"按基本保险金额的(\d+)%给付轻症疾病保险金", "基本保险金额的{n}%"),
+    ("mild_payout", r"按[^。；，]{0,10}?基本保险金额的(\d+)%给付轻症疾病保险金", "基本保险金额的{n}%"),
     ("mild_times", rf"轻症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
-    ("mild_kinds", rf"约定的轻症疾病共{_NUM}种", "{n}种"),
-    ("moderate_payout", r"按基本保险金额的(\d+)%给付中症疾病保险金", "基本保险金额的{n}%"),
+    ("mild_kinds", rf"约定的轻症疾病共{_NUM}种|所附{_NUM}种轻症疾病", "{n}种"),
+    ("moderate_payout", r"按[^。；，]{0,10}?基本保险金额的(\d+)%给付中症疾病保险金", "基本保险金额的{n}%"),
     ("moderate_times", rf"中症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
-    ("moderate_kinds", rf"约定的中症疾病共{_NUM}种", "{n}种"),
-    ("ci_kinds", rf"约定的重大疾病共{_NUM}种", "{n}种"),
-    ("annuity_ratio", r"每年按基本保险金额的(\d+)%给付年金", "每年基本保险金额的{n}%"),
+    ("moderate_kinds", rf"约定的中症疾病共{_NUM}种|所附{_NUM}种中症疾病", "{n}种"),
+    ("ci_kinds", rf"约定的重大疾病共{_NUM}种|所附{_NUM}种重大疾病", "{n}种"),
+    ("annuity_ratio", r"每年按[^。；，]{0,10}?保险金额的(\d+)%给付(?:一次)?(?:年金|养老保险金|养老金)", "每年保险金额的{n}%"),
     ("policy_loan", r"贷款金额不得超过[^。；]*?的(\d+)%", "现金价值净额的{n}%"),
 )
 
@@ -142,15 +142,20 @@ def _numbers(text: str) -> Found:
 
 @rule
 def _term(text: str) -> Found:
-    m = re.search(r"保险期间(?:为|自本合同生效日零时起至)([^，。；]+)", text)
+    m = re.search(rf"保险期间[^。；]{{0,30}}?最长不超过{_NUM}年", text)
+    if m:
+        n = _int(m.group(1))
+        yield "term", f"最长不超过{n}年", f"最长不超过{n}年", {}, m
+        return
+    m = re.search(r"保险期间(?:为|是|自[^，。；]{0,20}?生效日的?零时起[，,]?至|(?=\d))([^，。；]+)", text)
     if not m:
         return
     phrase = m.group(1)
     if phrase.startswith("被保险人终身"):
         yield "term", "终身", "终身", {}, m
         return
-    years = [int(y) for y in re.findall(r"(\d+)年", phrase)]
-    ages = [int(a) for a in re.findall(r"(\d+)周岁", phrase)]
+    years = list(dict.fromkeys(int(y) for y in re.findall(r"(\d+)年", phrase)))
+    ages = list(dict.fromkeys(int(a) for a in re.findall(r"(\d+)周岁", phrase)))
     if len(years) + len(ages) > 1:
         options = tuple([f"{y}年" for y in years] + [f"至{a}周岁" for a in ages])
         yield "term", "/".join(options), "、".join(options) + "（投保时选择）", {"options": options}, m
@@ -182,7 +187,7 @@ def _medical(text: str) -> Found:
     if m:
         value = int(m.group(1))
         yield "payout_ratio", value, f"{value}%（意外医疗）", {"min": value, "max": value, "qualifier": "意外医疗"}, m
-    m = re.search(r"本合同为不保证续保合同", text)
+    m = re.search(r"合同为不保证续保合同|不保证续保(?!费率|保费|的费率)", text)
     if m:
         yield "guaranteed_renewal", False, "不保证续保", {}, m
     m = re.search(rf"保证续保期间为{_NUM}年", text)

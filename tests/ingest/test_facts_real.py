@@ -30,5 +30,5 @@ def test_facts_of_real_wordings_are_read_with_no_wrong_value(capsys: pytest.Capt
         precision = float(line.split("precision ")[1].split(",")[0])
         recall = float(line.split("recall ")[1])
         assert precision >= 0.98, line  # a wrong value misleads a broker: never
-        assert recall >= 0.6, line  # where the rules are today (0.66 dev, 0.61 held-out); the goal is 0.9
+        assert recall >= 0.75, line  # where the rules are today (0.94 dev, 0.77 held-out); the goal is 0.9
     assert set(lines) == {"dev", "heldout"}
