@@ -419,6 +419,7 @@ class DocumentInfo(BaseModel):
     audience: str | None = None
     ingested_at: str | None = None
     version: str | None = None
+    filing_no: str | None = None  # a wording's filing number (利安人寿[2024]疾病保险043号)
 
 
 class DocumentOut(DocumentInfo):

@@ -95,6 +95,7 @@ class Document:
     mentioned_products: list[str] = field(default_factory=list)  # cases: products the text names
     facts: list[Any] = field(default_factory=list)  # clause wordings: ingest.facts.Fact values
     encoding: str | None = None
+    filing_no: str | None = None  # a wording's filing number as printed above its title (利安人寿[2024]疾病保险043号)
 
     @property
     def version(self) -> str:

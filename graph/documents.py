@@ -112,6 +112,7 @@ def _document_props(doc: Document) -> dict[str, Any]:
         "product_id": doc.product_id,
         "version": doc.version,
         "law_key": doc.law_key,
+        "filing_no": doc.filing_no,
         "aliases": law_aliases(doc.title) if doc.doc_type == "regulation" else None,
         "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": "processing",

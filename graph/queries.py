@@ -300,7 +300,7 @@ SET p.status_log = coalesce(p.status_log, []) + [$entry]
 DOCUMENT_INFO = """
 MATCH (d:Document {doc_id: $doc_id})
 RETURN d.doc_id AS doc_id, d.title AS title, d.doc_type AS doc_type, d.product_id AS product_id,
-       d.audience AS audience, d.ingested_at AS ingested_at, d.version AS version
+       d.audience AS audience, d.ingested_at AS ingested_at, d.version AS version, d.filing_no AS filing_no
 """
 
 SET_AUDIENCE = """

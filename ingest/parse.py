@@ -19,12 +19,12 @@ from domain.types import SUPPORTED_SUFFIXES, Block, Document, ProductNamer
 from ingest.chunking import chunk_document
 from ingest.facts import extract_facts
 from ingest.readers import read_blocks
-from ingest.structure import find_title, guess_doc_type, split_sections
+from ingest.structure import filing_number, find_title, guess_doc_type, split_sections
 
 logger = logging.getLogger(__name__)
 
 # Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 
 
 def doc_id_for(path: Path) -> str:
@@ -109,6 +109,7 @@ class DocumentParser:
             product_id=None,
             sections=sections,
             encoding=encoding,
+            filing_no=filing_number(blocks),
         )
         if kind == "regulation":
             doc.law_key = law_key(title)

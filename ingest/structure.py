@@ -32,15 +32,49 @@ _CASE_HEADING = re.compile(
 _TITLE_MAX = 80
 
 
+# Lines above a real wording's title that are not its title: the filing number
+# (利安人寿[2024]疾病保险 043 号), the scan notice, the reading guide, conversion debris.
+_FILING_NO = re.compile(r"^\S{2,12}\s*[\[［【〔(（]\s*(?:19|20)\d{2}\s*[\]］】〕)）]\s*\S{0,16}?\s*\d+\s*号$")
+_NOT_TITLE = re.compile(r"请扫描|扫描二维码|查询验证|^阅\s*[．.]?\s*读|^目\s*录|^条款目录")
+_INSURER_ONLY = re.compile(r"^\S{2,30}(?:股份有限公司|有限责任公司|有限公司|公司)$")
+
+
+def filing_number(blocks: list[Block]) -> str | None:
+    """The regulator's filing number printed above a wording's title, spaces removed."""
+    for block in blocks[:6]:
+        text = block.text.strip()
+        if _FILING_NO.match(text):
+            return re.sub(r"\s+", "", text)
+    return None
+
+
+def _title_candidates(blocks: list[Block]) -> list[Block]:
+    out = []
+    for block in blocks[:8]:
+        text = block.text.strip()
+        if (not text or len(text) > _TITLE_MAX or _FILING_NO.match(text) or _NOT_TITLE.search(text)
+                or not re.search(r"[\u4e00-\u9fffA-Za-z]{2}", text) or ARTICLE.match(text)):
+            continue
+        out.append(block)
+    return out
+
+
 def find_title(blocks: list[Block], fallback: str) -> str:
-    """The document's own title: its first top-level heading, else its first short line."""
-    for block in blocks[:5]:
-        if block.kind == "heading" and (block.level or 0) <= 1 and len(block.text) <= _TITLE_MAX:
-            return block.text
-    for block in blocks[:3]:
-        if len(block.text) <= _TITLE_MAX and not ARTICLE.match(block.text):
-            return block.text
-    return fallback
+    """The document's own title as printed: its first top-level heading, else its first short line,
+    passing over a filing number, scan notice or reading guide; an insurer's name on a line of its
+    own is joined to the wording's name below it (利安人寿保险股份有限公司 / 利安福重大疾病保险条款)."""
+    candidates = _title_candidates(blocks)
+    if not candidates:
+        return fallback
+    first = candidates[0]
+    lines = [line.strip() for line in first.text.split("\n") if line.strip()]
+    if len(lines) == 1 and _INSURER_ONLY.match(lines[0]) and len(candidates) > 1:
+        title = lines[0] + candidates[1].text.strip()
+    else:
+        heading = next((b for b in candidates[:5] if b.kind == "heading" and (b.level or 0) <= 1), None)
+        title = (heading or first).text.strip()
+    # a line break or column gap inside a printed title is not part of it
+    return re.sub(r"(?<=[\u4e00-\u9fff（）()])\s+|\s+(?=[\u4e00-\u9fff（）()])", "", title)
 
 
 def guess_doc_type(title: str, blocks: list[Block]) -> DocType:

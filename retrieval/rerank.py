@@ -53,9 +53,19 @@ def haystack(ev: Evidence) -> str:
 
 
 def leaf_heading(ev: Evidence) -> str:
+    """The section's heading and its own title as printed after its number (1.4 犹豫期 …): what the
+    section is about, as opposed to what it mentions (7.1 您解除合同的手续 mentions 犹豫期)."""
     heading = str(ev.payload.get("heading") or "")
     leaf = heading.split(" > ")[-1]
-    return f"{leaf} {ev.locator}"
+    return f"{leaf} {_own_title(ev)} {ev.locator}"
+
+
+def _own_title(ev: Evidence) -> str:
+    text = ev.text.lstrip()
+    if not ev.locator or not text.startswith(ev.locator):
+        return ""
+    m = re.match(r"[^\s。，；：:,（(]{1,20}", text[len(ev.locator):].lstrip())
+    return m.group(0) if m else ""
 
 
 def _defines(text: str, query: Query) -> bool:

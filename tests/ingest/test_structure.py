@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from domain.types import Document
 from ingest.chunking import MAX_CHARS, chunk_document
 from ingest.readers import read_blocks
@@ -74,3 +76,27 @@ def test_article_numbers_as_their_own_headings(tmp_path: Path) -> None:
     assert (title, kind) == ("某某保险监管办法", "regulation")
     assert [(s.locator, s.heading_path) for s in sections] == [("第一条", ["第一章 总则"]), ("第二条", ["第一章 总则"])]
     assert "规范保险销售行为" in sections[0].text
+
+
+LIAN = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "insurer-lian" / "clauses"
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "filing_no"),
+    [
+        # filing number, scan notice, then the insurer and the product on two lines
+        ("115050_tk.md", "利安人寿保险股份有限公司利安利利爱家守护中老年恶性肿瘤疾病保险条款", "利安人寿[2024]疾病保险050号"),
+        ("315032_tk.md", "利安人寿保险股份有限公司城乡居民大病团体医疗保险（B款）条款", "利安人寿[2019]医疗保险008号"),
+        ("211005_tk.md", "利安人寿保险股份有限公司利安永吉（尊享版）终身寿险条款", "利安人寿[2022]终身寿险002号"),  # debris first
+        ("111003_tk.md", "利安人寿保险股份有限公司传家宝终身寿险条款", None),  # a heading, no filing number
+    ],
+)
+def test_a_real_wordings_title_is_the_product_as_printed_and_the_filing_number_is_kept_apart(
+    name: str, title: str, filing_no: str | None
+) -> None:
+    from ingest.structure import filing_number
+
+    assert LIAN.is_dir(), f"the real corpus is expected at {LIAN}"
+    blocks, _ = read_blocks(LIAN / name)
+    assert find_title(blocks, name) == title
+    assert filing_number(blocks) == filing_no
