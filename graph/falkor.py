@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from domain.errors import BrokerKGError, DependencyError
+from domain.errors import BrokerKGError, DependencyError, InputError
 from graph.dialect import FALKORDB, Dialect
 
 logger = logging.getLogger(__name__)
@@ -237,6 +237,7 @@ class FalkorExecutor:
     def run(self, query: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
         import redis
 
+        _refuse_nul(params or {})
         try:
             if write:
                 result = self._graph.query(query, dict(params or {}))
@@ -269,3 +270,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _refuse_nul(value: Any, name: str = "") -> None:
+    """FalkorDB sends parameters in a text header that a NUL character cuts short (a query error,
+    a 500). No value we store or look up contains one: refuse it as bad input, naming the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InputError(f"{name or 'value'}: contains a NUL character")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_nul(item, str(key))
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            _refuse_nul(item, name)
