@@ -16,6 +16,8 @@ _FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＡ-－", "01234
 _CANDIDATE = re.compile(
     r"(?<![0-9０-９A-Za-zＡ-Ｚａ-ｚ_])(?:\+?86[ \-－]?)?[0-9０-９](?:[ \-－]?[0-9０-９]){9,22}(?:[ \-－]?[XxＸｘ])?(?![0-9０-９A-Za-zＡ-Ｚａ-ｚ_])"
 )
+# A UUID (a document or chunk id) is not personal data, even when its hex digits are all decimal.
+_UUID = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"(?<![\w.+-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -85,6 +87,14 @@ def _mask_number(raw: str) -> str | None:
     return None
 
 
+def _uuid_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _UUID.finditer(text)] if "-" in text else []
+
+
+def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(start < span[1] and span[0] < end for start, end in spans)
+
+
 def _replace_number(match: re.Match[str]) -> str:
     masked = _mask_number(match.group(0))
     return match.group(0) if masked is None else masked
@@ -99,12 +109,21 @@ def mask_pii(text: str) -> str:
     """Return ``text`` with ID numbers, mobile numbers, bank cards and e-mails masked."""
     if not text:
         return text
-    text = _CANDIDATE.sub(_replace_number, text)
+    uuids = _uuid_spans(text)
+    if uuids:
+        text = _CANDIDATE.sub(lambda m: m.group(0) if _inside(m.span(), uuids) else _replace_number(m), text)
+    else:
+        text = _CANDIDATE.sub(_replace_number, text)
     return _EMAIL.sub(_replace_email, text)
 
 
 def find_pii(text: str) -> list[str]:
     """The unmasked personal-data items in ``text`` (used by scans and tests)."""
-    found = [m.group(0) for m in _CANDIDATE.finditer(text) if _mask_number(m.group(0)) is not None]
+    uuids = _uuid_spans(text)
+    found = [
+        m.group(0)
+        for m in _CANDIDATE.finditer(text)
+        if not _inside(m.span(), uuids) and _mask_number(m.group(0)) is not None
+    ]
     found += [m.group(0) for m in _EMAIL.finditer(text) if not m.group(1).endswith("***")]
     return found
