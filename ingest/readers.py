@@ -11,6 +11,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 
 from domain.errors import DocumentError, UnsupportedFileError
@@ -182,22 +183,72 @@ def _from_elements(elements: Sequence[object]) -> list[Block]:
         elif category == "ListItem":
             blocks.append(Block(text, "list"))
         elif category == "Table":
-            blocks.append(Block(text, "table"))
+            html = getattr(getattr(el, "metadata", None), "text_as_html", None)
+            rows = table_rows(html) if html else []
+            blocks.extend(Block(row, "table") for row in rows) if rows else blocks.append(Block(text, "table"))
         else:
             blocks.append(Block(text, "text"))
     return blocks
 
 
+_CELL_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2}){0,3}[.．]?$")
+
+
+class _Rows(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            if not self.rows:
+                self.rows.append([])
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(html: str) -> list[str]:
+    """An HTML table as one line per row. A row led by a clause number (a wording laid out as a
+    table: 1.1 | 合同构成 | 本合同…) reads as that clause; other rows keep their cells apart with ``|``."""
+    parser = _Rows()
+    parser.feed(html)
+    out = []
+    for row in parser.rows:
+        cells = [_clean(c) for c in row if _clean(c)]
+        if not cells:
+            continue
+        sep = " " if _CELL_NUMBER.match(cells[0]) else " | "
+        out.append(sep.join(cells))
+    return out
+
+
+# A hard line break in Markdown (two trailing spaces) ends a line the author meant as its own.
+_HARD_BREAK = re.compile(r"[ \t]{2,}\n")
+
+
 def _read_markdown(text: str) -> list[Block]:
     from unstructured.partition.md import partition_md
 
-    return _from_elements(partition_md(text=text))
+    return _from_elements(partition_md(text=_HARD_BREAK.sub("\n\n", text), languages=["zho"]))
 
 
 def _read_html(text: str) -> list[Block]:
     from unstructured.partition.html import partition_html
 
-    return _from_elements(partition_html(text=text))
+    return _from_elements(partition_html(text=text, languages=["zho"]))
 
 
 def _read_plain(text: str) -> list[Block]:
@@ -221,8 +272,11 @@ def _read_docx(path: Path, data: bytes) -> list[Block]:
     return _from_elements(partition_docx(filename=str(path)))
 
 
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # symbol-font glyphs a PDF conversion leaves behind
+
+
 def _clean(text: str) -> str:
-    text = text.replace("\u3000", " ").replace("\xa0", " ")
+    text = _PRIVATE_USE.sub("", text.replace("\u3000", " ").replace("\xa0", " "))
     return re.sub(r"[ \t]+", " ", text).strip()
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from domain.refs import PREAMBLE
 from domain.types import Block, DocType, Section
@@ -106,7 +107,8 @@ def split_sections(doc_type: DocType, title: str, blocks: list[Block]) -> list[S
             # a standard or guideline numbered 2.1, 3.1.1 (疾病定义使用规范) instead of 第X条
             sections = _clause_sections(body, intro=PREAMBLE)
     elif doc_type == "clause":
-        sections = _clause_sections(body)
+        body, navigation = skip_navigation(body)
+        sections = _with_navigation(_clause_sections(body, intro=PREAMBLE), navigation, title)
     else:
         sections = _case_sections(body)
     sections = [s for s in sections if s.text.strip()]
@@ -170,7 +172,7 @@ def _regulation_sections(blocks: list[Block]) -> list[Section]:
     return ([preamble] if preamble.paragraphs else []) + sections
 
 
-def _clause_sections(blocks: list[Block], intro: str = "引言") -> list[Section]:
+def _clause_sections(blocks: list[Block], intro: str = PREAMBLE) -> list[Section]:
     path = _Path()
     sections: list[Section] = []
     current: Section | None = None
@@ -195,6 +197,118 @@ def _clause_sections(blocks: list[Block], intro: str = "引言") -> list[Section
                 if intro_section.paragraphs and not intro_section.heading_path:
                     intro_section.heading_path = path.get()
     return ([intro_section] if intro_section.paragraphs else []) + sections
+
+
+# Navigation before a real wording's body: the reading guide (阅读指引, lines led by dots to a
+# clause number) and the table of contents (条款目录), each repeating clause numbers and titles.
+_TOC_MARK = re.compile(r"^(?:条\s*款\s*)?目\s*录(?:\s|$)")
+_GUIDE_MARK = re.compile(r"阅\s*读\s*指\s*引|[…]{3,}|[．.·]{6,}|仔细阅读本.{0,4}条款")
+_PART_NO = re.compile(r"^(\d{1,2})(?:\s*[.．、]\s*|\s+)([\u4e00-\u9fff（(][\u4e00-\u9fff（）()A-Za-z0-9、]{1,29})$")
+_LONE_PART_NO = re.compile(r"^\d{1,2}\s*[.．、]$")
+
+
+def _toc_entry(para: str) -> bool:
+    """A line of a table of contents: a numbered title, a part title, or a title's wrapped tail."""
+    if para.startswith("附") and len(para) <= 40:  # 附件 1：重大疾病、中症疾病、轻症疾病
+        return True
+    if re.search(r"[。；，：:]", para):
+        return False
+    if len(para) <= 8:
+        return True
+    return len(para) <= 40 and bool(CLAUSE_SECTION.match(para) or _PART_NO.match(para) or para.startswith("附"))
+
+
+@dataclass
+class Navigation:
+    """What the reading guide and table of contents say: clause titles and part titles by number."""
+
+    titles: dict[str, str] = field(default_factory=dict)  # "1.2" → "合同成立与生效"
+    parts: dict[str, str] = field(default_factory=dict)  # "1" → "您与我们订立的合同"
+    paragraphs: int = 0  # how many paragraphs were navigation
+
+
+def skip_navigation(blocks: list[Block]) -> tuple[list[Block], Navigation]:
+    """Split a wording's front matter (reading guide, table of contents) from its body.
+
+    The body starts after the last table-of-contents line, or, without a table of contents,
+    after the last reading-guide line; a wording with neither is all body."""
+    paras = [Block(p, b.kind, b.level) for b in blocks for p in _paragraphs(b)]
+    nav = Navigation()
+    limit = max(40, len(paras) // 2)  # front matter is at the front
+    toc = next((i for i, b in enumerate(paras[:limit]) if _TOC_MARK.match(b.text.strip())), None)
+    end = 0
+    if toc is not None:
+        end = toc + 1
+        while end < len(paras) and (
+            _toc_entry(paras[end].text)
+            # a title wrapped onto a line of its own, with entries after it
+            or (len(paras[end].text) <= 24 and not re.search(r"[。；]", paras[end].text)
+                and end + 1 < len(paras) and _toc_entry(paras[end + 1].text))
+        ):
+            end += 1
+        if end - toc < 4:  # a word 目录 with no entries under it is not a table of contents
+            end = 0
+    if not end:
+        guide = [i for i, b in enumerate(paras[:limit]) if _GUIDE_MARK.search(b.text)]
+        first_body = next((i for i, b in enumerate(paras) if _is_body_section(b.text)), len(paras))
+        guide = [i for i in guide if i < first_body]
+        end = guide[-1] + 1 if guide else 0
+    for block in paras[:end]:
+        text = _TOC_MARK.sub("", block.text.strip()).strip()
+        numbered = CLAUSE_SECTION.match(text)
+        part = _PART_NO.match(text)
+        if numbered and numbered.group(2).strip() and not re.search(r"[…．]{2}", text):
+            nav.titles.setdefault(numbered.group(1), re.sub(r"\s+", "", numbered.group(2)))
+        elif part:
+            nav.parts.setdefault(part.group(1), re.sub(r"\s+", "", part.group(2)))
+    nav.paragraphs = end
+    return paras[end:], nav
+
+
+def _is_body_section(text: str) -> bool:
+    numbered = CLAUSE_SECTION.match(text) or ARTICLE.match(text)
+    return bool(numbered) and len(text) > 40 and "。" in text
+
+
+def _heading_only(section: Section) -> bool:
+    rest = section.text.strip()[len(section.locator):].strip()
+    return len(rest) <= 30 and not re.search(r"[。；]", rest)
+
+
+def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> list[Section]:
+    """One section per locator (a heading-only repeat is dropped, a split one merged), debris of
+    the page layout (a lone part number, the repeated title) removed, and each section placed
+    under its part and titled as the table of contents titles it."""
+    by_locator: dict[str, Section] = {}
+    out: list[Section] = []
+    compact_title = re.sub(r"\s+", "", title)
+    part_titles = set(nav.parts.values())
+    for section in sections:
+        section.paragraphs = [
+            p for p in section.paragraphs
+            if not _LONE_PART_NO.match(p)
+            and not (section.locator == PREAMBLE and len(p) <= 40 and re.sub(r"\s+", "", p) in compact_title)
+        ]
+        if section.locator != PREAMBLE:
+            section.paragraphs = [p for p in section.paragraphs if re.sub(r"\s+", "", p) not in part_titles]
+        seen = by_locator.get(section.locator)
+        if seen is None:
+            by_locator[section.locator] = section
+            out.append(section)
+        elif _heading_only(seen) and not _heading_only(section):
+            out.remove(seen)
+            out.append(section)
+            by_locator[section.locator] = section
+        elif not _heading_only(section):
+            seen.paragraphs.extend(section.paragraphs)
+    for section in out:
+        top = section.locator.split(".")[0]
+        if "." in section.locator and top in nav.parts:
+            path = [f"{top}. {nav.parts[top]}"]
+            if section.locator in nav.titles:
+                path.append(f"{section.locator} {nav.titles[section.locator]}")
+            section.heading_path = path
+    return out
 
 
 def _case_sections(blocks: list[Block]) -> list[Section]:

@@ -100,3 +100,42 @@ def test_a_real_wordings_title_is_the_product_as_printed_and_the_filing_number_i
     blocks, _ = read_blocks(LIAN / name)
     assert find_title(blocks, name) == title
     assert filing_number(blocks) == filing_no
+
+
+def _real_sections(name: str) -> list:
+    blocks, _ = read_blocks(LIAN / name)
+    return split_sections("clause", find_title(blocks, name), blocks)
+
+
+def test_every_real_wordings_reading_guide_and_contents_are_navigation_not_clauses() -> None:
+    """Across the whole folder: no section carries the reading guide's dotted leaders or the
+    contents, and no clause number appears twice (the contents repeat every one of them)."""
+    files = sorted(LIAN.glob("*_tk.md"))
+    assert len(files) >= 70
+    for path in files:
+        sections = _real_sections(path.name)
+        locators = [s.locator for s in sections]
+        assert len(locators) == len(set(locators)), (path.name, [x for x in locators if locators.count(x) > 1])
+        assert len(sections) >= 20, (path.name, len(sections))
+        for s in sections:
+            assert "阅读指引" not in s.text.replace(" ", ""), (path.name, s.locator)
+            assert "……" not in s.text and "．．．．" not in s.text, (path.name, s.locator)
+            assert "条款目录" not in s.text, (path.name, s.locator)
+
+
+def test_a_real_wordings_clauses_sit_under_their_part_with_the_contents_title() -> None:
+    by = {s.locator: s for s in _real_sections("115036_tk.md")}
+    assert by["1.3"].heading_path == ["1. 您与我们订立的合同", "1.3 投保年龄"]
+    assert "出生\n满 28 天至 55 周岁" in by["1.3"].text  # quoted as printed
+    assert by["2.4"].heading_path[0] == "2. 我们提供的保障"
+    # the body's own preamble (the short name) stays; the repeated title lines do not
+    assert by["题注"].text.startswith("“利安福重大疾病保险”简称“利安福重疾”")
+
+
+def test_a_wording_laid_out_as_an_html_table_reads_clause_by_clause() -> None:
+    """111014: the whole body is one <table>, a clause per row (number | title | text)."""
+    by = {s.locator: s for s in _real_sections("111014_tk.md")}
+    assert len(by) >= 45
+    assert by["1.3"].text.startswith("1.3 投保范围 本合同接受的被保险人的投保年龄范围为0周岁（须出生满28日）至75周岁")
+    assert by["4.2"].heading_path[0] == "4. 如何支付保险费"
+    assert "60日为宽限期" in by["4.2"].text
