@@ -21,6 +21,7 @@ from api.routes import admin, ask, documents, health, products, search, ui
 from api.security import KeyStore, RateLimiter
 from brokerkg import __version__
 from brokerkg.stack import Stack
+from ingest.status_sync import FeedPoller
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stack, owns = app.state.stack, app.state.owns_stack
     if owns:
         stack.open()
+    poller = _status_poller(app) if owns else None
     try:
         yield
     finally:
+        if poller is not None:
+            poller.stop()
         if owns:
             stack.close()
+
+
+def _status_poller(app: FastAPI) -> FeedPoller | None:
+    """Poll the insurers' stop-sale lists (BROKERKG_STATUS_FEEDS) while the server runs."""
+    stack = app.state.stack
+    feeds = [f.strip() for f in stack.settings.status_feeds.split(",") if f.strip()]
+    if not feeds:
+        return None
+    poller = FeedPoller(stack.graph, feeds, stack.data_dir / "status_feeds.json", stack.settings.status_poll_s,
+                        lock=app.state.write_lock)
+    poller.start()
+    logger.info("polling %d status feed(s) every %.0f s", len(feeds), stack.settings.status_poll_s)
+    return poller

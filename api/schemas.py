@@ -63,6 +63,7 @@ class HitOut(BaseModel):
     text: str
     product_id: str | None  # the product whose document this is, or that a claim case concerns
     product_status: str | None = None  # that product's sale status now (a case raises no flag, its citation shows this)
+    filing_no: str | None = None  # a wording's filing number (利安人寿[2021]医疗保险011号), with the citation
     score: float
 
 
@@ -177,6 +178,8 @@ class ChatCompletionRequest(BaseModel):
 class ProductDocument(BaseModel):
     doc_id: str
     title: str
+    filing_no: str | None = None  # the filing number printed on a wording
+    superseded_by: str | None = None  # an earlier filing: the doc_id of the filing that replaced it
 
 
 class ProductOut(BaseModel):
@@ -189,6 +192,7 @@ class ProductOut(BaseModel):
     discontinued_date: str | None = None
     replaced_by: str | None = None
     aliases: list[str] = []
+    filings: list[str] = []  # the wording's filing numbers, oldest first; the last one is current
     documents: list[ProductDocument] = []
 
 
@@ -481,6 +485,39 @@ class IngestReportOut(BaseModel):
     failed: list[str]  # "path: reason"
     chunks: int
     doc_ids: dict[str, str]  # path → doc_id
+
+
+class StatusSyncRequest(BaseModel):
+    """A stop-sale list to apply: a file on the server (``path``, loopback callers only) or its
+    ``content`` sent in the body (``format`` json, csv or html; guessed when left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = None
+    content: str | None = Field(None, max_length=5_000_000)
+    format: Literal["json", "csv", "html"] | None = None
+    source: str | None = Field(None, max_length=200, description="What to record as the change's source.")
+    dry_run: bool = False
+
+
+class StatusChangeOut(BaseModel):
+    product_id: str
+    name: str
+    listed_as: str
+    old_status: str
+    new_status: str
+    old_date: str | None
+    new_date: str | None
+
+
+class StatusSyncOut(BaseModel):
+    source: str
+    dry_run: bool
+    entries: int
+    changed: list[StatusChangeOut]
+    unchanged: list[str]
+    unmatched: list[str]
+    ambiguous: list[str]
 
 
 class CatalogReportOut(BaseModel):

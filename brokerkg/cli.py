@@ -119,6 +119,78 @@ def cmd_catalog_import(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if data["rejected"] or data["documents"]["failed"] else 0
 
 
+def cmd_catalog_draft(settings: Settings, args: argparse.Namespace) -> int:
+    """Draft a catalog CSV from a folder of wordings (names, insurer, category, filings, aliases)."""
+    from ingest.catalog_draft import draft_catalog
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise BrokerKGError(f"{args.folder}: not a folder")
+    draft = draft_catalog(folder.resolve(), args.id_prefix)
+    text = draft.csv()
+    if args.output:
+        out = Path(args.output)
+        if out.resolve().parent != folder.resolve():
+            # document paths are written relative to the folder; the CSV must sit where they resolve
+            text = _rebase_documents(draft, folder.resolve(), out.resolve().parent)
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for line in draft.report:
+        print(f"report: {line}", file=sys.stderr)
+    print(f"drafted {len(draft.rows)} products from {folder}; review the file, then `brokerkg catalog import`",
+          file=sys.stderr)
+    return 0
+
+
+def _rebase_documents(draft: Any, folder: Path, target: Path) -> str:
+    import os
+
+    for row in draft.rows:
+        row["documents"] = "|".join(
+            os.path.relpath(folder / d, target) for d in row["documents"].split("|") if d
+        )
+    return str(draft.csv())
+
+
+def cmd_status_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply an insurer's stop-sale list (JSON, CSV or a 停售公告's HTML table) to the catalog."""
+    from brokerkg.stack import Stack
+    from ingest.status_sync import read_status_list, sync_status
+
+    path = Path(args.file).resolve()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BrokerKGError(f"{args.file}: {exc.strerror or exc}") from None
+    entries = read_status_list(data, path.name, args.format)  # bad input is reported before anything opens
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        report = _forward(settings, "/v1/status/sync", {"path": str(path), "dry_run": args.dry_run, "format": args.format})
+        if report is None:
+            raise
+    else:
+        try:
+            report = sync_status(stack.graph, entries, path.name, dry_run=args.dry_run).to_dict()
+        finally:
+            stack.close()
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    verb = "would change" if report["dry_run"] else "changed"
+    for c in report["changed"]:
+        when = f" on {c['new_date']}" if c["new_date"] else ""
+        print(f"{verb}: {c['product_id']} {c['name']}: {c['old_status']} → {c['new_status']}{when} (listed as {c['listed_as']})")
+    for line in report["ambiguous"]:
+        print(f"AMBIGUOUS (not applied): {line}", file=sys.stderr)
+    for line in report["unmatched"]:
+        print(f"not in the catalog: {line}", file=sys.stderr)
+    print(f"{report['entries']} listed: {len(report['changed'])} {verb}, {len(report['unchanged'])} already so, "
+          f"{len(report['unmatched'])} not in the catalog, {len(report['ambiguous'])} ambiguous")
+    return 0
+
+
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
 
@@ -170,8 +242,12 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
             for kind, row in rows[0].by_kind().items():
                 print(f"  {kind:<14} n={row['n']:<4} hit@1 {row['hit@1']:.3f}  hit@5 {row['hit@5']:.3f}  "
                       f"fact {row['fact']:.3f}  abstention {row['abstention']:.3f}")
+        for split, row in rows[0].by_split().items():
+            print(f"  split {split:<8} n={row['n']:<4} hit@1 {row['hit@1']:.3f}  hit@5 {row['hit@5']:.3f}  "
+                  f"fact {row['fact']:.3f}  flags R {row['flag_recall']:.3f} P {row['flag_precision']:.3f}  "
+                  f"abstention {row['abstention']:.3f}")
     if args.misses:
-        print("\n".join(rows[0].misses()), file=sys.stderr)
+        print("\n".join(rows[0].misses(args.split)), file=sys.stderr)
     return 0
 
 
@@ -418,6 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
     c = catalog_sub.add_parser("import", help="import or update products from a catalog CSV and ingest their clauses")
     c.add_argument("file", metavar="FILE.csv")
     c.set_defaults(func=cmd_catalog_import)
+    c = catalog_sub.add_parser("draft", help="draft a catalog CSV from a folder of an insurer's wordings, for review")
+    c.add_argument("folder", metavar="FOLDER")
+    c.add_argument("-o", "--output", metavar="FILE.csv", help="default: standard output")
+    c.add_argument("--id-prefix", default="P", help="product ids are PREFIX-<code from the file name> (default P)")
+    c.set_defaults(func=cmd_catalog_draft)
+
+    p = sub.add_parser("status", help="products' sale status")
+    status_sub = p.add_subparsers(dest="status_command", required=True)
+    c = status_sub.add_parser("sync", help="apply an insurer's stop-sale list (JSON, CSV or a 停售公告 HTML table)")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--format", choices=["json", "csv", "html"], default=None, help="default: from the file")
+    c.add_argument("--dry-run", action="store_true", help="show the changes without making them")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(func=cmd_status_sync)
 
     p = sub.add_parser("serve", help="serve the HTTP API and the chat UI")
     p.add_argument("--host", default=None, help="default 127.0.0.1 (BROKERKG_HOST)")
@@ -497,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--by-kind", action="store_true", help="break our pipeline's figures down by question kind")
     p.add_argument("--misses", action="store_true", help="list our pipeline's misses on stderr")
+    p.add_argument("--split", default=None, help="--misses of this split only (dev): keep a held-out half unseen")
     p.set_defaults(func=cmd_eval)
     return parser
 
@@ -505,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        quiet = args.command in ("ingest", "catalog", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
+        quiet = args.command in ("ingest", "catalog", "status", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
         _setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except BrokerKGError as exc:

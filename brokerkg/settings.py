@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="`brokerkg serve` address (0.0.0.0 in a container).")
     port: int = Field(8000, description="`brokerkg serve` port.")
 
+    status_feeds: str = Field(
+        "", description="Stop-sale lists polled while serving: files, folders or http(s) URLs, separated by ','."
+    )
+    status_poll_s: float = Field(600.0, gt=0, description="Seconds between two polls of BROKERKG_STATUS_FEEDS.")
+
     max_file_mb: float = Field(50.0, description="Files larger than this are refused at ingest.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per line (ts, level, logger, msg, request_id).")

@@ -57,6 +57,7 @@ class Chunk:
     audience: Audience
     position: int
     version: str
+    filing_no: str | None = None  # the wording's filing number, shown with its citations
 
     def payload(self) -> dict[str, object]:
         return {
@@ -71,6 +72,7 @@ class Chunk:
             "audience": self.audience,
             "position": self.position,
             "version": self.version,
+            "filing_no": self.filing_no,
         }
 
     def embedding_text(self) -> str:

@@ -37,6 +37,13 @@ class DocumentGraph:
         rows = self.executor.run(q.SET_AUDIENCE, {"doc_id": doc_id, "audience": audience}, write=True)
         return list(rows[0]["chunk_ids"] or []) if rows else []
 
+    def set_superseded(self, doc_id: str, by: str | None) -> list[str]:
+        """Mark a wording's filing as replaced by a later filing ``by`` (None: it is current); returns its chunk ids."""
+        rows = self.executor.run(q.SET_SUPERSEDED, {"doc_id": doc_id, "by": by}, write=True)
+        if by is not None:
+            self.executor.run(q.LINK_SUPERSEDED, {"doc_id": doc_id, "by": by}, write=True)
+        return list(rows[0]["chunk_ids"] or []) if rows else []
+
     def document_info(self, doc_id: str) -> dict[str, Any] | None:
         rows = self.executor.run(q.DOCUMENT_INFO, {"doc_id": doc_id})
         return rows[0] if rows else None

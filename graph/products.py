@@ -45,7 +45,7 @@ class ProductGraph:
             return None
         product = dict(rows[0]["product"])
         product["documents"] = [
-            {"doc_id": r["doc_id"], "title": r["title"]}
+            {"doc_id": r["doc_id"], "title": r["title"], "filing_no": r["filing_no"], "superseded_by": r["superseded_by"]}
             for r in self.executor.run(q.PRODUCT_DOCUMENTS, {"product_id": product_id})
         ]
         return product

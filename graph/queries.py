@@ -47,8 +47,8 @@ RETURN properties(p) AS product
 
 PRODUCT_DOCUMENTS = """
 MATCH (p:Product {product_id: $product_id})-[:HAS_DOCUMENT]->(d:Document)
-RETURN d.doc_id AS doc_id, d.title AS title
-ORDER BY d.title
+RETURN d.doc_id AS doc_id, d.title AS title, d.filing_no AS filing_no, d.superseded_by AS superseded_by
+ORDER BY d.title, d.filing_no
 """
 
 LIST_PRODUCTS = """
@@ -56,7 +56,8 @@ MATCH (p:Product)
 OPTIONAL MATCH (p)-[:REPLACED_BY]->(s:Product)
 RETURN p.product_id AS product_id, p.name AS name, p.aliases AS aliases, p.status AS status,
        p.insurer AS insurer, p.category AS category, p.effective_date AS effective_date,
-       p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name
+       p.discontinued_date AS discontinued_date, s.product_id AS successor_id, s.name AS successor_name,
+       p.filings AS filings
 ORDER BY product_id
 """
 
@@ -90,7 +91,8 @@ RETURN p.product_id AS product_id, p.name AS name, p.status AS status, p.effecti
 GET_DOCUMENT = """
 MATCH (d:Document {doc_id: $doc_id})
 RETURN d.doc_id AS doc_id, d.content_hash AS content_hash, d.chunk_ids AS chunk_ids, d.title AS title,
-       d.doc_type AS doc_type, d.product_id AS product_id, d.audience AS audience, d.source AS source
+       d.doc_type AS doc_type, d.product_id AS product_id, d.audience AS audience, d.source AS source,
+       d.superseded_by AS superseded_by, d.filing_no AS filing_no
 """
 
 UPSERT_DOCUMENT = """
@@ -300,7 +302,23 @@ SET p.status_log = coalesce(p.status_log, []) + [$entry]
 DOCUMENT_INFO = """
 MATCH (d:Document {doc_id: $doc_id})
 RETURN d.doc_id AS doc_id, d.title AS title, d.doc_type AS doc_type, d.product_id AS product_id,
-       d.audience AS audience, d.ingested_at AS ingested_at, d.version AS version, d.filing_no AS filing_no
+       d.audience AS audience, d.ingested_at AS ingested_at, d.version AS version, d.filing_no AS filing_no,
+       d.superseded_by AS superseded_by
+"""
+
+# An earlier filing of a product's wording points at the filing that replaced it (null: current).
+SET_SUPERSEDED = """
+MATCH (d:Document {doc_id: $doc_id})
+SET d.superseded_by = $by
+WITH d
+OPTIONAL MATCH (d)-[r:SUPERSEDED_BY]->()
+DELETE r
+RETURN d.chunk_ids AS chunk_ids
+"""
+
+LINK_SUPERSEDED = """
+MATCH (d:Document {doc_id: $doc_id}), (n:Document {doc_id: $by})
+MERGE (d)-[:SUPERSEDED_BY]->(n)
 """
 
 SET_AUDIENCE = """

@@ -66,6 +66,7 @@ def chunk_document(doc: Document) -> list[Chunk]:
                     audience=doc.audience,
                     position=position,
                     version=doc.version,
+                    filing_no=doc.filing_no,
                 )
             )
     return chunks

@@ -7,6 +7,7 @@ a failure is recorded in the ledger with its reason and never stops the other fi
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,4 +187,32 @@ def import_catalog(
             product_of[doc] = row.product_id
     if product_of:
         report.documents.merge(ingestor.ingest(list(product_of), "clause", "public", product_of, on_progress))
+    for row in parsed.rows:
+        order_filings(ingestor, row.product_id, [d for d in row.documents if d in product_of])
     return report
+
+
+_FILING = re.compile(r"[\[［【〔(（]\s*((?:19|20)\d{2})\s*[\]］】〕)）].*?(\d+)\s*号")
+
+
+def filing_key(filing_no: str | None, position: int) -> tuple[int, int, int]:
+    """Order of filings: year and number of the filing (利安人寿[2021]医疗保险011号), then catalog order."""
+    m = _FILING.search(filing_no or "")
+    return (int(m.group(1)), int(m.group(2)), position) if m else (0, 0, position)
+
+
+def order_filings(ingestor: Ingestor, product_id: str, documents: list[Path]) -> None:
+    """A product's wording filed more than once: the latest filing is current, each earlier one is
+    superseded (searched only when a question names it: 2011版, a year, its filing number)."""
+    wordings = []
+    for position, path in enumerate(documents):
+        info = ingestor.graph.get_document(doc_id_for(path))
+        if info and "条款" in str(info.get("title") or ""):
+            wordings.append((filing_key(info.get("filing_no"), position), info))
+    wordings.sort(key=lambda w: w[0])
+    filings = [str(info.get("filing_no") or "") for _, info in wordings]
+    for i, (_, info) in enumerate(wordings):
+        later = wordings[-1][1]["doc_id"] if i < len(wordings) - 1 else None
+        ingestor.writer.set_superseded(info["doc_id"], later)
+    if any(filings):
+        ingestor.graph.update_product(product_id, {"filings": [f for f in filings if f]})

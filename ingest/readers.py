@@ -197,11 +197,17 @@ _CELL_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2}){0,3}[.．]?$")
 class _Rows(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
+        self.tables: list[list[list[str]]] = []
         self.rows: list[list[str]] = []
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "tr":
+        if tag == "table":
+            self.rows = []
+            self.tables.append(self.rows)
+        elif tag == "tr":
+            if not self.tables:
+                self.tables.append(self.rows)
             self.rows.append([])
         elif tag in ("td", "th"):
             self._cell = []
@@ -218,6 +224,13 @@ class _Rows(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
+
+
+def table_cells(html: str) -> list[list[list[str]]]:
+    """Every table in ``html`` as rows of cell texts."""
+    parser = _Rows()
+    parser.feed(html)
+    return [[[_clean(c) for c in row] for row in table] for table in parser.tables]
 
 
 def table_rows(html: str) -> list[str]:

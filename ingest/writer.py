@@ -19,7 +19,7 @@ from domain.types import AUDIENCES, Document
 from graph.store import GraphStore
 from index.analyzer import Analyzer
 from index.embedders.base import Embedder
-from index.vectors.base import PENDING, IndexPoint, VectorIndex
+from index.vectors.base import PENDING, SUPERSEDED, IndexPoint, VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class DocumentWriter:
         except BaseException:
             self.index.delete([cid for cid in new_ids if cid not in old_chunk_ids])
             raise
-        self.index.set_payload(new_ids, {"state": "live"})
+        stored = self.graph.get_document(doc.doc_id) or {}
+        # an earlier filing stays out of default searches when its file is re-read
+        self.index.set_payload(new_ids, {"state": "live", "filing": SUPERSEDED if stored.get("superseded_by") else "current"})
         self.index.delete([cid for cid in old_chunk_ids if cid not in set(new_ids)])
         self.graph.add_version(doc)  # history for compliance: versions and clause-level diffs
 
@@ -76,6 +78,18 @@ class DocumentWriter:
         self.index.set_payload(list(info.get("chunk_ids") or []), {"audience": audience})
         self.graph.set_audience(doc_id, audience)
         logger.info("document %s audience set to %s", doc_id, audience)
+
+    def set_superseded(self, doc_id: str, by: str | None) -> None:
+        """An earlier filing of a wording (``by``: the later filing's doc id) leaves default searches;
+        ``None`` makes it current again. Index first (what searches filter on), then the graph."""
+        info = self.graph.get_document(doc_id)
+        if info is None:
+            raise NotFoundError(f"unknown doc_id '{doc_id}'")
+        if (info.get("superseded_by") or None) == by:
+            return
+        self.index.set_payload(list(info.get("chunk_ids") or []), {"filing": SUPERSEDED if by else "current"})
+        self.graph.set_superseded(doc_id, by)
+        logger.info("document %s: %s", doc_id, f"superseded by {by}" if by else "current filing")
 
     def record_failure(self, doc_id: str, source: str, reason: str) -> None:
         """The ledger: a document that failed is 'failed' with its reason (a previous good version stays)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from domain.mask import mask_pii
@@ -21,7 +22,7 @@ from graph.store import GraphStore
 from index.analyzer import Analyzer, term_id
 from index.vectors.base import SearchFilter, VectorIndex
 from retrieval.conversation import Conversation, resolve
-from retrieval.intents import Intent, asked_versions, understand, versioned_names
+from retrieval.intents import Intent, asked_versions, asked_years, understand, versioned_names
 from retrieval.linking import LinkedQuestion, Linker, _norm, _strip_year
 
 # Words that say what kind of answer is wanted rather than what it is about.
@@ -57,6 +58,8 @@ class Query:
     # a version the question names (康宁2021版) that none of the linked products is: never answered by another version
     missing_versions: list[str] = field(default_factory=list)
     law_titles: list[str] = field(default_factory=list)  # titles of the laws the question names
+    # a linked product's filing the question asks for by year (附加个意医疗2011版): product id → year
+    asked_filings: dict[str, str] = field(default_factory=dict)
 
     def coverage(self, haystack: str, known_only: bool = False) -> float:
         concepts = [c for c in self.concepts if c.df > 0] if known_only else self.concepts
@@ -145,7 +148,12 @@ class QueryAnalyzer:
             q.intent = replace(q.intent, status=False)
         known = " ".join(linked.product_spans)
         q.unknown_names = [n for n in versioned_names(text) if not linked.products and _norm(n) not in known]
-        q.missing_versions = missing_versions(text, linked)
+        q.missing_versions = missing_versions(text, linked, self.linker.filing_years)
+        years = asked_years(text)
+        for pid in linked.product_ids if years else []:
+            year = next((y for y in sorted(years) if y in self.linker.filing_years(pid)), None)
+            if year:
+                q.asked_filings[pid] = year
         return q
 
     def law_titles(self, doc_ids: list[str]) -> list[str]:
@@ -205,13 +213,17 @@ class QueryAnalyzer:
         return self._count_cache[1]
 
 
-def missing_versions(text: str, linked: LinkedQuestion) -> list[str]:
+def missing_versions(
+    text: str, linked: LinkedQuestion, filing_years: Callable[[str], set[str]] = lambda _: set()
+) -> list[str]:
     """Versions asked for (康宁2021版, e生百万21款) whose family the question links but which no
-    linked product is: the linker found a sibling (the newest, or another year), not the one asked."""
+    linked product is (by its name, id or the years of its filings): the linker found a sibling
+    (the newest, or another year), not the one asked."""
     out = []
     for name, year in asked_versions(text):
         family = [ref for ref in linked.products
                   if _strip_year(_norm(ref.matched)) in _norm(name) or _norm(name) in _strip_year(_norm(ref.matched))]
-        if family and not any(year in ref.name or year in ref.product_id for ref in family):
+        if family and not any(year in ref.name or year in ref.product_id or year in filing_years(ref.product_id)
+                              for ref in family):
             out.append(f"{name}{year}版")
     return out

@@ -13,7 +13,7 @@ def document_sections(index: VectorIndex, doc_ids: list[str], audiences: tuple[s
     of one section joined), with the chunk ids; ``audiences`` limits them to what a caller may see."""
     if not doc_ids:
         return []
-    flt = SearchFilter(doc_ids=tuple(doc_ids), audiences=audiences)
+    flt = SearchFilter(doc_ids=tuple(doc_ids), audiences=audiences, current_only=False)
     chunks = sorted(index.payloads(flt), key=lambda p: (p["doc_id"], int(p.get("position") or 0)))
     sections: list[dict[str, Any]] = []
     for c in chunks:

@@ -11,6 +11,8 @@ A golden item is one JSON object per line::
   answer: the right answer says 未找到依据 and cites nothing.
 - ``fact``: a string (or list of alternatives) the answer text must contain.
 - ``flags``: product ids that must be flagged (not on sale, named or cited).
+- ``filing`` (optional): the filing number the source must carry (a question naming an earlier filing).
+- ``split`` (optional): ``dev`` or ``heldout``; a set split before tuning is also scored per half.
 
 Every system answers through the ``/v1/ask`` contract shape, so our pipeline and the
 baselines are scored by the same code.
@@ -41,6 +43,8 @@ class GoldenItem:
     facts: tuple[str, ...]
     flags: tuple[str, ...]
     kind: str = ""
+    filing: str | None = None  # the filing the source must be (a question naming an earlier one)
+    split: str = ""  # dev / heldout: a set split before tuning reports each half apart
 
     @property
     def answerable(self) -> bool:
@@ -48,6 +52,8 @@ class GoldenItem:
 
     def matches(self, citation: dict[str, Any]) -> bool:
         if citation.get("title") not in self.titles:
+            return False
+        if self.filing and citation.get("filing_no") != self.filing:
             return False
         if "*" in self.locators:
             return True
@@ -99,6 +105,8 @@ def load_golden(path: Path) -> list[GoldenItem]:
                 facts=_strings(row.get("fact"), where, "fact"),
                 flags=_strings(row.get("flags"), where, "flags"),
                 kind=str(row.get("kind") or ""),
+                filing=row.get("filing") if isinstance(row.get("filing"), str) else None,
+                split=str(row.get("split") or ""),
             )
         )
     if not items:
@@ -200,9 +208,26 @@ class Metrics:
                          "abstention": sub.abstention}
         return out
 
-    def misses(self) -> list[str]:
+    def by_split(self) -> dict[str, dict[str, float]]:
+        """Figures per half of a set split before tuning (dev / heldout); empty when unsplit."""
+        splits: dict[str, list[Outcome]] = {}
+        for o in self.outcomes:
+            if o.item.split:
+                splits.setdefault(o.item.split, []).append(o)
+        out = {}
+        for split, rows in sorted(splits.items()):
+            sub = Metrics(self.system, rows)
+            out[split] = {"n": len(rows), "hit@1": sub.hit_at_1, "hit@5": sub.hit_at_5, "fact": sub.fact_accuracy,
+                          "flag_recall": sub.flag_recall, "flag_precision": sub.flag_precision,
+                          "abstention": sub.abstention}
+        return out
+
+    def misses(self, split: str | None = None) -> list[str]:
+        """What went wrong, question by question; ``split``: only that half's (keep the held-out half unseen)."""
         lines = []
         for o in self.outcomes:
+            if split and o.item.split != split:
+                continue
             got = [f"{c['title'][:18]} {c['locator']}" for c in o.answer.get("citations", [])[:3]]
             if o.item.answerable and o.rank != 0:
                 want = f"{o.item.titles[0][:18]} {'/'.join(o.item.locators)}"
@@ -233,6 +258,7 @@ class Metrics:
             "latency_p50_ms": round(self.latency(0.5), 1),
             "latency_p95_ms": round(self.latency(0.95), 1),
             "by_kind": {k: {m: round(v, 4) for m, v in row.items()} for k, row in self.by_kind().items()},
+            "by_split": {k: {m: round(v, 4) for m, v in row.items()} for k, row in self.by_split().items()},
         }
 
 

@@ -96,6 +96,20 @@ def asked_versions(question: str) -> list[tuple[str, str]]:
     return out
 
 
+_ASKED_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)\s*(?=年|版|款|备案|[\]］】〕)）]|的)|(?<![\d.])(\d{2})(?=\s*(?:版|款))")
+
+
+def asked_years(question: str) -> set[str]:
+    """Years a question asks for as a version: 2011版, 2018年的, 19款 → {2011, 2018, 2019}."""
+    years = {y for _, y in asked_versions(question)}
+    for m in _ASKED_YEAR.finditer(question):
+        if m.group(1):
+            years.add(m.group(1))
+        elif m.group(2):
+            years.add(("20" if int(m.group(2)) < 70 else "19") + m.group(2))
+    return years
+
+
 def versioned_names(question: str) -> list[str]:
     """Product-like names with a version (泰康尊享2024 → 泰康尊享); the caller checks whether the catalog knows them."""
     out = []

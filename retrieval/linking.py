@@ -75,6 +75,9 @@ class _Surface:
     name: str
 
 
+_FILING_YEAR = re.compile(r"[\[［【〔(（]\s*((?:19|20)\d{2})\s*[\]］】〕)）]")
+
+
 class Linker:
     """Finds catalog products (names, aliases) and regulation articles in a question.
 
@@ -88,6 +91,7 @@ class Linker:
         self._lock = threading.Lock()
         self._products: dict[str, _Surface] | None = None
         self._product_lengths: list[int] = []
+        self._filing_years: dict[str, set[str]] = {}
         self._laws: dict[str, tuple[str, str]] | None = None  # surface → (law_key, doc_id)
         self._law_lengths: list[int] = []
 
@@ -103,6 +107,11 @@ class Linker:
             words.extend(row.get("aliases") or [])
         return words
 
+    def filing_years(self, product_id: str) -> set[str]:
+        """Years of the product's filings (利安人寿[2011]医疗保险038号 → 2011): versions it has."""
+        self._load_products()
+        return self._filing_years.get(product_id, set())
+
     # --- name tables --------------------------------------------------------------------------
 
     def _load_products(self) -> dict[str, _Surface]:
@@ -110,6 +119,10 @@ class Linker:
             if self._products is None:
                 rows = self.graph.list_products()
                 self._products = _product_surfaces(rows)
+                self._filing_years = {
+                    row["product_id"]: {m.group(1) for f in row.get("filings") or [] for m in [_FILING_YEAR.search(f)] if m}
+                    for row in rows
+                }
                 self._product_lengths = sorted({len(s) for s in self._products}, reverse=True)
             return self._products
 

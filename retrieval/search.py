@@ -62,6 +62,8 @@ class Searcher:
         pool = self._fuse(q, dense, flt)
         ranked = self.reranker.rerank(q, list(pool.values()))
         ranked = self._expand(q, ranked, flt)
+        if q.asked_filings:
+            ranked = _asked_filing_only(q, ranked)
         if q.linked.product_ids:
             # The question names its products: other products' look-alike clauses are noise, not evidence.
             named = set(q.linked.product_ids)
@@ -88,6 +90,10 @@ class Searcher:
         if linked.product_ids and not flt.product_ids:
             narrowed = SearchFilter(flt.doc_types, tuple(linked.product_ids), flt.doc_ids, flt.audiences)
             _add(pool, self.index.hybrid(dense, sparse, narrowed, 15, prefetch), "product", 0.8)
+        if q.asked_filings:
+            # an earlier filing asked for by its year: searched although superseded
+            narrowed = SearchFilter(flt.doc_types, tuple(q.asked_filings), flt.doc_ids, flt.audiences, current_only=False)
+            _add(pool, self.index.hybrid(dense, sparse, narrowed, 15, prefetch), "filing", 0.9)
         if linked.law_doc_ids:
             narrowed = SearchFilter(flt.doc_types, flt.product_ids, tuple(linked.law_doc_ids), flt.audiences)
             _add(pool, self.index.hybrid(dense, sparse, narrowed, 10, prefetch), "law", 0.8)
@@ -129,6 +135,18 @@ class Searcher:
                 cited.reasons.append("cited")
         ranked.sort(key=rank_key)
         return ranked
+
+
+def _asked_filing_only(q: Query, ranked: list[Evidence]) -> list[Evidence]:
+    """A product's passages from the filing of the asked year only (its other filings say it differently)."""
+    out = []
+    for ev in ranked:
+        year = q.asked_filings.get(ev.product_id or "")
+        filing = str(ev.payload.get("filing_no") or "")
+        if year and filing and year not in filing:
+            continue
+        out.append(ev)
+    return out
 
 
 def _add(pool: dict[str, Evidence], results: list[ScoredId], reason: str, weight: float = 1.0) -> None:

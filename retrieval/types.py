@@ -48,6 +48,7 @@ class Evidence:
             "text": self.text,
             "product_id": self.product_id,
             "product_status": self.payload.get("product_status"),
+            "filing_no": self.payload.get("filing_no"),
             "score": round(1.0 - math.exp(-max(0.0, self.score)), 4),
         }
 

@@ -9,10 +9,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.deps import AuditLogDep, AuditReader, Ingester, StackDep, WriteLockDep
-from api.schemas import AuditPage, CatalogImportRequest, CatalogReportOut, IngestReportOut, IngestRequest
+from api.schemas import (
+    AuditPage,
+    CatalogImportRequest,
+    CatalogReportOut,
+    IngestReportOut,
+    IngestRequest,
+    StatusSyncOut,
+    StatusSyncRequest,
+)
 from api.security import is_loopback
 from domain.errors import InputError
 from ingest.pipeline import import_catalog
+from ingest.status_sync import read_status_list, sync_status
 
 router = APIRouter()
 
@@ -38,6 +47,28 @@ def catalog_import(
     _require_loopback(request)
     with lock:
         report = import_catalog(stack.ingestor, Path(body.path))
+    return report.to_dict()
+
+
+@router.post("/v1/status/sync", response_model=StatusSyncOut)
+def status_sync(body: StatusSyncRequest, request: Request, who: Ingester, stack: StackDep, lock: WriteLockDep) -> dict[str, Any]:
+    """Apply an insurer's stop-sale list; ``dry_run`` shows the changes without making them."""
+    if (body.path is None) == (body.content is None):
+        raise InputError("body: give either path (a file on the server) or content (the list itself)")
+    if body.path is not None:
+        _require_loopback(request)
+        path = Path(body.path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"path: {path}: {exc.strerror or exc}") from None
+        source = body.source or path.name
+    else:
+        data = (body.content or "").encode("utf-8")
+        source = body.source or f"api upload ({body.format or 'auto'})"
+    entries = read_status_list(data, source, body.format)
+    with lock:
+        report = sync_status(stack.graph, entries, source, dry_run=body.dry_run, key_id=who.key_id)
     return report.to_dict()
 
 

@@ -9,7 +9,8 @@ from typing import Any, Protocol
 DENSE = "dense"
 SPARSE = "bm25"
 # Payload fields with a keyword index, in both engines.
-KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience", "state")
+KEYWORD_FIELDS = ("doc_id", "doc_type", "product_id", "audience", "state", "filing")
+SUPERSEDED = "superseded"  # payload "filing": an earlier filing of a product's wording, searched only when asked for
 RRF_K = 60  # reciprocal-rank-fusion constant, the same in both engines
 PENDING = "pending"  # written, not yet committed in the graph: never returned by a search
 
@@ -34,6 +35,7 @@ class SearchFilter:
     product_ids: tuple[str, ...] = ()
     doc_ids: tuple[str, ...] = ()
     audiences: tuple[str, ...] = ()
+    current_only: bool = True  # leave out earlier filings of a wording (payload filing == superseded)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from index.vectors.base import (
     PENDING,
     RRF_K,
     SPARSE,
+    SUPERSEDED,
     IndexPoint,
     ScoredId,
     SearchFilter,
@@ -96,6 +97,8 @@ class EdgeIndex:
                 must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
         # Chunks of a document whose ingest has not committed yet are invisible.
         must_not = [qe.FieldCondition(key="state", match=qe.MatchAny([PENDING]))]
+        if flt.current_only:
+            must_not.append(qe.FieldCondition(key="filing", match=qe.MatchAny([SUPERSEDED])))
         return qe.Filter(must=must, must_not=must_not)
 
     def hybrid(
@@ -156,7 +159,7 @@ class EdgeIndex:
 
     def payloads(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Every committed point's payload (matching ``flt``), in id order: documents, baselines, checks."""
-        for _, payload in self._scroll(self._filter(flt or SearchFilter()), batch):
+        for _, payload in self._scroll(self._filter(flt or SearchFilter(current_only=False)), batch):
             yield payload
 
     def points(self, batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:

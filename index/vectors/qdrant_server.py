@@ -24,6 +24,7 @@ from index.vectors.base import (
     PENDING,
     RRF_K,
     SPARSE,
+    SUPERSEDED,
     IndexPoint,
     ScoredId,
     SearchFilter,
@@ -133,6 +134,8 @@ class QdrantServerIndex:
             if values
         ]
         must_not = [m.FieldCondition(key="state", match=m.MatchAny(any=[PENDING]))] if committed_only else []
+        if committed_only and flt.current_only:
+            must_not.append(m.FieldCondition(key="filing", match=m.MatchAny(any=[SUPERSEDED])))
         return m.Filter(must=must or None, must_not=must_not or None)
 
     def hybrid(
@@ -185,7 +188,7 @@ class QdrantServerIndex:
         return [pid for pid, _ in self._scroll(None, 1000, with_payload=False)]
 
     def payloads(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
-        for _, payload in self._scroll(self._filter(flt), batch):
+        for _, payload in self._scroll(self._filter(flt or SearchFilter(current_only=False)), batch):
             yield payload
 
     def points(self, batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
