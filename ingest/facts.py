@@ -18,6 +18,7 @@ from typing import Any
 
 from domain.facts import FACT_TYPES, Fact
 from domain.numerals import cn_to_int
+from domain.text import join_spread
 
 _NUM = r"(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)"
 
@@ -65,14 +66,8 @@ _CJK = "\u4e00-\u9fff"
 
 
 def _normalise(text: str) -> str:
-    """Undo what PDF conversion does to sentences: lines broken inside a sentence ("范围为出生\n满28天"),
-    characters and digits spread out ("有 15 日的犹豫期", "我 们"). Only for reading values: the
-    fact's ``raw`` sentence is cut from this text, the stored clause keeps the source as it is."""
-    text = re.sub(r"\s*\n(?=[，。；、）%])", "", text)
-    text = re.sub(rf"(?<=[^\n。；！？：:])\n+(?=[{_CJK}\d（(])", "", text)
-    text = re.sub(rf"(?<=[{_CJK}（）%％,，、])[ \t\u3000]+(?=[{_CJK}\d（）])", "", text)
-    text = re.sub(rf"(?<=\d)[ \t\u3000]+(?=[{_CJK}%％（）])", "", text)
-    return re.sub(r"[ \t\u3000]+", " ", text)
+    """The clause as read for values (see ``domain.text.join_spread``); a fact's ``raw`` sentence is cut from it."""
+    return join_spread(text)
 
 
 # A rule yields (fact type, canonical value, display, extra Fact fields, the match) for one section's text.

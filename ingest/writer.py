@@ -10,11 +10,13 @@ deletes the new points again; a crash in between leaves nothing visible, and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 from domain.errors import BrokerKGError, InputError, NotFoundError
 from domain.mask import mask_pii
+from domain.text import join_spread
 from domain.types import AUDIENCES, Document
 from graph.store import GraphStore
 from index.analyzer import Analyzer
@@ -23,6 +25,8 @@ from index.vectors.base import PENDING, SUPERSEDED, IndexPoint, VectorIndex
 
 logger = logging.getLogger(__name__)
 
+_VECTOR_CACHE = 20_000  # passages (≈ 30 MB of 384-d vectors)
+
 
 class DocumentWriter:
     def __init__(self, graph: GraphStore, index: VectorIndex, embedder: Embedder, analyzer: Analyzer) -> None:
@@ -30,6 +34,19 @@ class DocumentWriter:
         self.index = index
         self.embedder = embedder
         self.analyzer = analyzer
+        self._vectors: dict[str, list[float]] = {}  # passage text digest → vector, oldest first
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        """Passages embedded once: a re-filed wording repeats most of its predecessor's text."""
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
+        if todo:
+            for (key, _), vector in zip(todo, self.embedder.embed_passages([t for _, t in todo]), strict=True):
+                self._vectors[key] = vector
+        out = [self._vectors[k] for k in keys]
+        while len(self._vectors) > _VECTOR_CACHE:
+            self._vectors.pop(next(iter(self._vectors)))
+        return out
 
     def current(self, doc_id: str) -> dict[str, Any] | None:
         """The stored version of a document (content hash, chunk ids), or None."""
@@ -38,8 +55,8 @@ class DocumentWriter:
     def write(self, doc: Document, old_chunk_ids: set[str]) -> None:
         """Embed and store ``doc``, replacing the version whose chunks are ``old_chunk_ids``."""
         new_ids = [c.chunk_id for c in doc.chunks]
-        texts = [c.embedding_text() for c in doc.chunks]
-        dense = self.embedder.embed_passages(texts)
+        texts = [join_spread(c.embedding_text()) for c in doc.chunks]  # indexed as read, not as spread out
+        dense = self._embed(texts)
         points = [
             IndexPoint(c.chunk_id, vector, self.analyzer.document_vector(text), {**c.payload(), "state": PENDING})
             for c, vector, text in zip(doc.chunks, dense, texts, strict=True)

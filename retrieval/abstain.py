@@ -32,11 +32,15 @@ class Abstainer:
             return f"所问条文不存在（{names}）"
         if q.missing_versions:  # never answer from another version than the one asked
             return f"产品目录中没有“{q.missing_versions[0]}”（目录中的版本：{'、'.join(self._versions(q)) or '无'}）"
+        if q.variant_missing:  # never answer from a sibling as if it were the variant asked
+            return f"产品目录中没有“{q.variant_missing}”（目录中的同系列产品：{'、'.join(q.siblings)}）"
+        if q.variant_ambiguous and not q.linked.products:
+            return f"“{q.variant_ambiguous}”有多款产品：{'、'.join(q.siblings)}，请指明是哪一款"
         if not evidence:
             return "没有相关内容"
         top = evidence[:3]
         if q.unknown_names:
-            seen = " ".join(f"{ev.payload.get('title', '')} {ev.text}" for ev in top)
+            seen = " ".join(f"{ev.payload.get('title', '')} {ev.plain}" for ev in top)
             missing = [n for n in q.unknown_names if n[-2:] not in seen]
             if missing:
                 return f"产品目录中没有“{missing[0]}”"

@@ -60,6 +60,10 @@ class Query:
     law_titles: list[str] = field(default_factory=list)  # titles of the laws the question names
     # a linked product's filing the question asks for by year (附加个意医疗2011版): product id → year
     asked_filings: dict[str, str] = field(default_factory=dict)
+    # siblings: a variant the family lacks (颐享年年尊享版), or a family named without its variant
+    variant_missing: str | None = None
+    variant_ambiguous: str | None = None
+    siblings: list[str] = field(default_factory=list)
 
     def coverage(self, haystack: str, known_only: bool = False) -> float:
         concepts = [c for c in self.concepts if c.df > 0] if known_only else self.concepts
@@ -149,9 +153,13 @@ class QueryAnalyzer:
         known = " ".join(linked.product_spans)
         q.unknown_names = [n for n in versioned_names(text) if not linked.products and _norm(n) not in known]
         q.missing_versions = missing_versions(text, linked, self.linker.filing_years)
+        variants = self.linker.variants(text, linked)
+        q.variant_missing, q.variant_ambiguous, q.siblings = variants.missing, variants.ambiguous, variants.siblings
+        q.unknown_names += [n for n in variants.unknown if n not in q.unknown_names]
         years = asked_years(text)
         for pid in linked.product_ids if years else []:
-            year = next((y for y in sorted(years) if y in self.linker.filing_years(pid)), None)
+            year = next((y for y in sorted(years) if y in self.linker.filing_years(pid)
+                         or (y.endswith("号") and any(y in f for f in self.linker.filings(pid)))), None)
             if year:
                 q.asked_filings[pid] = year
         return q

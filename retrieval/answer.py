@@ -104,7 +104,7 @@ def _case_outcome(citations: list[Citation]) -> str | None:
     for citation in citations[1:]:
         ev = citation.evidence
         if ev.doc_id == top.doc_id and ev.locator in _OUTCOME_SECTIONS:
-            sentences = _sentences(ev.text)
+            sentences = _sentences(ev.plain)
             if sentences:
                 return f"{ev.locator}：{sentences[0]}[{citation.n}]"
     return None
@@ -140,7 +140,7 @@ def compose(
     best_overall = 0.0
     for citation in citations[:3]:
         ev = citation.evidence
-        sentences = _sentences(ev.text)
+        sentences = _sentences(ev.plain)
         scored = sorted(
             ((_score_sentence(s, terms, wants_quantity, unit), i) for i, s in enumerate(sentences)),
             key=lambda item: (-item[0], item[1]),
@@ -165,6 +165,6 @@ def compose(
         lines.append(outcome)
     if not lines:
         ev = citations[0].evidence
-        sentences = _sentences(ev.text) or [ev.text]
+        sentences = _sentences(ev.plain) or [ev.plain]
         lines.append(f"根据{_source_label(ev)}：{_quote(sentences, [0])}[1]")
     return mask_pii("\n".join([*warnings, *lines])), citations

@@ -58,7 +58,8 @@ class GoldenItem:
         if "*" in self.locators:
             return True
         found = citation.get("locators") or [citation.get("locator")]
-        return any(loc in self.locators for loc in found)
+        # a citation of 2.3.1 is a citation inside clause 2.3
+        return any(loc in self.locators or any(str(loc).startswith(f"{w}.") for w in self.locators) for loc in found)
 
 
 def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:

@@ -100,8 +100,10 @@ _ASKED_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)\s*(?=年|版|款|备案
 
 
 def asked_years(question: str) -> set[str]:
-    """Years a question asks for as a version: 2011版, 2018年的, 19款 → {2011, 2018, 2019}."""
+    """What a question names of a filing: years (2011版, 2018年的, 19款 → 2011, 2018, 2019) and
+    filing numbers (021号那版 → 021号)."""
     years = {y for _, y in asked_versions(question)}
+    years |= {f"{n}号" for n in re.findall(r"(?<!\d)(\d{3})\s*号", question)}
     for m in _ASKED_YEAR.finditer(question):
         if m.group(1):
             years.add(m.group(1))

@@ -21,6 +21,8 @@ from domain.numerals import cn_to_int, int_to_cn
 from domain.refs import ARTICLE_NO, article_key, law_key, normalize_article
 from graph.store import GraphStore
 from retrieval.lexicon import Lexicon
+from retrieval.variants import Family, VariantCheck, families
+from retrieval.variants import check as check_variants
 
 _ARTICLE_IN_QUESTION = re.compile(ARTICLE_NO)
 _VERSION = re.compile(r"[（(]\s*(\d{4})\s*[年]?\s*版?\s*[）)]")
@@ -92,6 +94,9 @@ class Linker:
         self._products: dict[str, _Surface] | None = None
         self._product_lengths: list[int] = []
         self._filing_years: dict[str, set[str]] = {}
+        self._filings: dict[str, list[str]] = {}
+        self._families: dict[str, Family] = {}
+        self._names: list[str] = []
         self._laws: dict[str, tuple[str, str]] | None = None  # surface → (law_key, doc_id)
         self._law_lengths: list[int] = []
 
@@ -107,6 +112,15 @@ class Linker:
             words.extend(row.get("aliases") or [])
         return words
 
+    def variants(self, question: str, linked: LinkedQuestion) -> VariantCheck:
+        """Does the question name a sibling's variant the catalog lacks, or a family without its variant?"""
+        self._load_products()
+        return check_variants(question, self._families, [ref.name for ref in linked.products], self._names)
+
+    def filings(self, product_id: str) -> list[str]:
+        self._load_products()
+        return self._filings.get(product_id, [])
+
     def filing_years(self, product_id: str) -> set[str]:
         """Years of the product's filings (利安人寿[2011]医疗保险038号 → 2011): versions it has."""
         self._load_products()
@@ -119,6 +133,9 @@ class Linker:
             if self._products is None:
                 rows = self.graph.list_products()
                 self._products = _product_surfaces(rows)
+                self._families = families(rows)
+                self._names = [n for row in rows for n in (row["name"], *(row.get("aliases") or []))]
+                self._filings = {row["product_id"]: list(row.get("filings") or []) for row in rows}
                 self._filing_years = {
                     row["product_id"]: {m.group(1) for f in row.get("filings") or [] for m in [_FILING_YEAR.search(f)] if m}
                     for row in rows

@@ -49,7 +49,7 @@ WEIGHTS = {
 
 
 def haystack(ev: Evidence) -> str:
-    return f"{ev.payload.get('title', '')} {ev.payload.get('heading', '')} {ev.text}"
+    return f"{ev.payload.get('title', '')} {ev.payload.get('heading', '')} {ev.plain}"
 
 
 def leaf_heading(ev: Evidence) -> str:
@@ -124,9 +124,9 @@ class Reranker:
                 and ev.locator in intent.case_sections
             ):
                 f["case_section"] = 1.0
-            if intent.unit is not None and intent.unit.search(ev.text):
+            if intent.unit is not None and intent.unit.search(ev.plain):
                 f["unit"] = 1.0
-            if intent.definition and _defines(ev.text, query):
+            if intent.definition and _defines(ev.plain, query):
                 f["definition"] = 1.0
             if "article" in ev.reasons:
                 f["article"] = 1.0

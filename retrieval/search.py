@@ -125,7 +125,7 @@ class Searcher:
         for record in self.index.retrieve(missing):
             if _allowed(record.payload, flt):
                 ev = Evidence(record.id, record.payload, 0.0, 0.0)
-                ev.features = {"coverage": q.coverage(f"{record.payload.get('title', '')} {ev.text}")}
+                ev.features = {"coverage": q.coverage(f"{record.payload.get('title', '')} {ev.plain}")}
                 by_id[record.id] = ev
                 ranked.append(ev)
         for cid, score in wanted.items():

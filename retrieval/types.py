@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.text import join_spread
+
 
 @dataclass
 class Evidence:
@@ -17,6 +19,7 @@ class Evidence:
     fused: float = 0.0
     reasons: list[str] = field(default_factory=list)
     features: dict[str, float] = field(default_factory=dict)
+    _plain: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def doc_id(self) -> str:
@@ -33,6 +36,13 @@ class Evidence:
     @property
     def text(self) -> str:
         return str(self.payload.get("text") or "")
+
+    @property
+    def plain(self) -> str:
+        """The text with the PDF conversion's spread characters and broken lines joined: for matching and display."""
+        if self._plain is None:
+            self._plain = join_spread(self.text)
+        return self._plain
 
     @property
     def product_id(self) -> str | None:

@@ -1,0 +1,96 @@
+"""Siblings that differ by one word: 颐享年年（典藏版）/（臻享版）, 爱无限（C款）, 鑫利来（金瑜版）/（金琪版）.
+
+A product name with a variant in brackets belongs to a family (the name before the bracket). A
+question that names the family with a variant the catalog does not have (颐享年年尊享版) is not
+answered from a sibling; one that names a family of several variants without saying which is
+told which exist. A variant-looking name that is no family at all (国寿福臻享版) is an unknown
+product.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+_BRACKET_VARIANT = re.compile(r"^(.{2,20}?)[（(]([^）)]{1,6})[）)]")
+_NOT_VARIANT = re.compile(r"^(?:分红型|万能型|投资连结型|\d{2,4}版?)$")
+# a variant as brokers write it after the name: 臻享版, 金瑜版, C款, B款, 尊享1号, 青松2号
+_ASKED_VARIANT = re.compile(r"^的?((?:[\u4e00-\u9fff]{1,2}\d?号)|(?:[\u4e00-\u9fff]{2}版)|(?:[A-Za-z]\d?款?))")
+_NAME_WITH_VARIANT = re.compile(
+    r"([\u4e00-\u9fff]{2,8}?)((?:臻享|尊享|典藏|惠民|智享|馨享|青松|青竹|金瑜|金琪|至尊|优享|悦享|乐享|畅享|精选|升级|旗舰)版|[A-Z]款)"
+)
+_SPACES = re.compile(r"[\s（）()【】\[\]]")
+
+
+def _key(text: str) -> str:
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+@dataclass
+class Family:
+    stem: str  # normalised name before the variant (利安颐享年年)
+    members: dict[str, str] = field(default_factory=dict)  # normalised variant → product name
+
+
+@dataclass
+class VariantCheck:
+    missing: str | None = None  # "颐享年年尊享版": a variant the family does not have
+    ambiguous: str | None = None  # "颐享年年": a family named without its variant
+    siblings: list[str] = field(default_factory=list)  # the family's product names
+    unknown: list[str] = field(default_factory=list)  # variant-looking names that are no product
+
+
+def brand(insurer: str) -> str:
+    """利安人寿保险股份有限公司 → 利安: what an insurer puts in front of some product names."""
+    return _key(re.sub(r"(人寿|健康|财产|养老)?保险.*$", "", unicodedata.normalize("NFKC", insurer)))[:4]
+
+
+def families(products: list[dict[str, Any]]) -> dict[str, Family]:
+    """Families by stem (also without the insurer's brand: 颐享年年 for 利安颐享年年)."""
+    out: dict[str, Family] = {}
+    for p in products:
+        name = unicodedata.normalize("NFKC", str(p.get("name") or ""))
+        m = _BRACKET_VARIANT.match(name)
+        if not m or _NOT_VARIANT.match(m.group(2).strip()):
+            continue
+        stem, variant = _key(m.group(1)), _key(m.group(2))
+        stems = {stem}
+        mark = brand(str(p.get("insurer") or ""))
+        if mark and stem.startswith(mark) and len(stem) - len(mark) >= 2:
+            stems.add(stem[len(mark):])
+        for s in stems:
+            out.setdefault(s, Family(s)).members[variant] = str(p.get("name"))
+    return out
+
+
+def check(question: str, table: dict[str, Family], linked_names: list[str], known_names: list[str]) -> VariantCheck:
+    """``linked_names``: the catalog names of the products the question links; ``known_names``:
+    every catalog name and alias (to tell an unknown product from a known one)."""
+    result = VariantCheck()
+    text = _key(question)
+    linked = {_key(n) for n in linked_names}
+    for stem in sorted(table, key=len, reverse=True):
+        at = text.find(stem)
+        if at < 0:
+            continue
+        family = table[stem]
+        rest = text[at + len(stem):]
+        m = _ASKED_VARIANT.match(rest)
+        asked = m.group(1) if m else None
+        if asked and not asked.endswith(("版", "款", "号")):
+            asked += "款"  # 爱无限C → C款
+        names = sorted(family.members.values())
+        if asked and asked not in family.members and not any(_key(n) in linked for n in names if asked in _key(n)):
+            result.missing, result.siblings = f"{stem}{asked}", names
+            return result
+        if not asked and len(family.members) > 1 and not any(_key(n) in linked for n in names):
+            result.ambiguous, result.siblings = stem, names
+        return result
+    known = " ".join(_key(n) for n in known_names)
+    for m in _NAME_WITH_VARIANT.finditer(text):
+        stem = m.group(1)
+        if not linked_names and stem not in known and stem[-2:] not in known:
+            result.unknown.append(m.group(0))
+    return result
