@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REGULATIONS ?= ../shared/corpus/regulations
+INSURER ?= ../shared/corpus/insurer-lian
+# the real insurer: a subset of 14 products by default (about 5 minutes on 2 cores); DEMO_FULL=1 loads
+# all 58 products with their manuals, rate tables and notices (about 25 minutes)
+DEMO_FULL ?=
+LIAN_CATALOG := $(if $(DEMO_FULL),demo/lian/catalog-full.csv,demo/lian/catalog.csv)
 TORCH_VERSION ?= 2.13.0
 PACKAGES := brokerkg domain graph index ingest retrieval api prompts
 export BROKERKG_DATA_DIR ?= ./data
@@ -38,6 +43,9 @@ demo: install
 	  else echo "note: $(REGULATIONS) not found; regulations not loaded (set REGULATIONS=...)"; fi
 	$(BIN)/brokerkg catalog import demo/catalog.csv
 	$(BIN)/brokerkg ingest demo/cases --type case
+	@if [ -d "$(INSURER)" ]; then $(BIN)/brokerkg catalog import $(LIAN_CATALOG) && \
+	  $(BIN)/brokerkg status sync "$(INSURER)/stop-sale-2025-08-31.json"; \
+	  else echo "note: $(INSURER) not found; the real insurer not loaded (set INSURER=...)"; fi
 
 serve: install
 	$(BIN)/brokerkg serve

@@ -70,6 +70,14 @@ def law_aliases(title: str) -> list[str]:
     return sorted(a for a in aliases if a)
 
 
+_CROSS_REF = re.compile(r"[（(]\s*(?:详\s*)?见\s*(\d{1,2}(?:\s*\.\s*\d{1,2}){1,2})\s*[）)]")
+
+
+def find_cross_references(text: str) -> list[str]:
+    """Clause numbers a wording's clause points to (（见 9.3）, (详见7.3)): mostly the definitions it uses."""
+    return list(dict.fromkeys(re.sub(r"\s+", "", m.group(1)) for m in _CROSS_REF.finditer(text)))
+
+
 def find_references(text: str, from_locator: str, self_key: str | None = None) -> list[Reference]:
     """All article citations in ``text``; 本法第X条 resolves to ``self_key`` when given."""
     refs: list[Reference] = []

@@ -95,6 +95,7 @@ class Document:
     references: list[Reference] = field(default_factory=list)
     law_key: str | None = None  # regulations only: the key other documents cite it by
     mentioned_products: list[str] = field(default_factory=list)  # cases: products the text names
+    cross_refs: list[tuple[str, str]] = field(default_factory=list)  # wordings: (clause, the clause it points to)
     facts: list[Any] = field(default_factory=list)  # clause wordings: ingest.facts.Fact values
     encoding: str | None = None
     filing_no: str | None = None  # a wording's filing number as printed above its title (利安人寿[2024]疾病保险043号)

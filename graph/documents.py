@@ -164,6 +164,9 @@ def _wording_statements(doc: Document) -> Statements:
     if doc.references:
         rows = [_ref_row(r.law_key, r.article, clause_key(doc.doc_id, r.from_locator)) for r in doc.references]
         out.append((q.CITE_FROM_CLAUSES, {"refs": rows}))
+    if doc.cross_refs:
+        pairs = [{"from_key": clause_key(doc.doc_id, a), "to_key": clause_key(doc.doc_id, b)} for a, b in doc.cross_refs]
+        out.append((q.LINK_CLAUSE_REFERENCES, {"refs": pairs}))
     if doc.product_id:
         out.append((q.LINK_PRODUCT_DOCUMENT, {"doc_id": doc.doc_id, "product_id": doc.product_id}))
         if doc.facts:

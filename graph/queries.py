@@ -242,6 +242,20 @@ WHERE size(a.chunk_ids) > 0
 RETURN a.key AS key, a.chunk_ids AS chunk_ids
 """
 
+# （见9.3）: a clause pointing at the clause that defines a term it uses
+LINK_CLAUSE_REFERENCES = """
+UNWIND $refs AS r
+MATCH (a:Clause {key: r.from_key}), (b:Clause {key: r.to_key})
+MERGE (a)-[:REFERS_TO]->(b)
+"""
+
+REFERRED_CLAUSES = """
+UNWIND $keys AS k
+MATCH (:Clause {key: k})-[:REFERS_TO]->(d:Clause)
+WHERE size(d.chunk_ids) > 0
+RETURN k AS source, d.key AS key, d.locator AS locator, d.chunk_ids AS chunk_ids
+"""
+
 CITED_BY_CLAUSES = """
 UNWIND $keys AS k
 MATCH (:Clause {key: k})-[:CITES]->(a:Article)

@@ -54,6 +54,10 @@ class GraphStore(ProductGraph, DocumentGraph):
             return {}
         return {r["key"]: r["chunk_ids"] for r in self.executor.run(q.ARTICLE_CHUNKS, {"keys": keys})}
 
+    def referred_clauses(self, clause_keys: list[str]) -> list[dict[str, Any]]:
+        """The clauses (definitions, mostly) that these clauses point to with （见9.3）."""
+        return self.executor.run(q.REFERRED_CLAUSES, {"keys": clause_keys}) if clause_keys else []
+
     def cited_articles(self, clause_keys: list[str], doc_ids: list[str]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         if clause_keys:

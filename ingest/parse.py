@@ -14,7 +14,7 @@ from pathlib import Path
 
 from domain.errors import DocumentError
 from domain.mask import mask_pii
-from domain.refs import find_references, law_key
+from domain.refs import find_cross_references, find_references, law_key
 from domain.types import SUPPORTED_SUFFIXES, Block, Document, ProductNamer
 from ingest.chunking import chunk_document
 from ingest.facts import extract_facts
@@ -24,7 +24,7 @@ from ingest.structure import filing_number, find_title, guess_doc_type, split_se
 logger = logging.getLogger(__name__)
 
 # Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
-PIPELINE_VERSION = "10"
+PIPELINE_VERSION = "11"
 
 
 def doc_id_for(path: Path) -> str:
@@ -115,8 +115,12 @@ class DocumentParser:
             doc.law_key = law_key(title)
         if kind == "clause":
             doc.product_id = product_id or next(iter(self.namer.products_named(title)), None)
+        locators = {s.locator for s in sections}
         for section in sections:
             doc.references += find_references(section.text, section.locator, doc.law_key)
+            if kind == "clause":
+                doc.cross_refs += [(section.locator, to) for to in find_cross_references(section.text)
+                                   if to in locators and to != section.locator]
         if kind == "case":
             body = "\n".join([title, *(s.text for s in sections)])
             doc.mentioned_products = self.namer.products_named(body)

@@ -12,6 +12,7 @@ rewriting abbreviations with the lexicon (交强险 → 机动车交通事故责
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ class Linker:
         products = self._load_products()
         found = _scan(normalized, products, self._product_lengths)
         if not found and fuzzy:
-            found = _fuzzy(normalized, products)
+            found = _homophones(normalized, products) or _fuzzy(normalized, products)
         for surface in found:
             if surface.product_id not in out.product_ids:
                 out.products.append(ProductRef(surface.product_id, surface.name, surface.text))
@@ -235,6 +236,38 @@ def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
         else:
             i += 1
     return found
+
+
+def pinyin(text: str) -> tuple[str, ...]:
+    """One syllable per character, tones dropped (瑞禾 and 瑞和 both rui he); other characters as they are."""
+    from pypinyin import Style, lazy_pinyin
+
+    out: list[str] = []
+    for ch in text:
+        out.extend(lazy_pinyin(ch, style=Style.NORMAL) if "\u4e00" <= ch <= "\u9fff" else [ch])
+    return tuple(out)
+
+
+def _homophones(text: str, table: dict[str, _Surface]) -> list[_Surface]:
+    """A name written with a homophone (颐享年年珍享版 for 臻享版, 瑞和 for 瑞禾): the same syllables,
+    most characters the same; the longest such name wins."""
+    sounds = pinyin(text)
+    best: _Surface | None = None
+    for surface, entry in table.items():
+        if len(surface) < 4 or (best is not None and len(surface) <= len(best.text)):
+            continue
+        target = _surface_pinyin(surface)
+        n = len(target)
+        for i in range(len(sounds) - n + 1):
+            if sounds[i : i + n] == target and sum(a == b for a, b in zip(text[i : i + n], surface, strict=False)) * 2 > n:
+                best = entry
+                break
+    return [best] if best else []
+
+
+@functools.lru_cache(maxsize=20_000)
+def _surface_pinyin(surface: str) -> tuple[str, ...]:
+    return pinyin(surface)
 
 
 def _fuzzy(text: str, table: dict[str, _Surface]) -> list[_Surface]:

@@ -15,7 +15,7 @@ from domain.refs import clause_key
 from graph.store import GraphStore
 from index.analyzer import Analyzer, term_id
 from index.embedders.base import Embedder
-from index.vectors.base import ScoredId, SearchFilter, SparseVec, VectorIndex
+from index.vectors.base import SUPERSEDED, ScoredId, SearchFilter, SparseVec, VectorIndex
 from retrieval.analysis import Query
 from retrieval.rerank import Reranker, rank_key
 from retrieval.types import Evidence, Flag, RetrievalConfig
@@ -62,6 +62,7 @@ class Searcher:
         pool = self._fuse(q, dense, flt)
         ranked = self.reranker.rerank(q, list(pool.values()))
         ranked = self._expand(q, ranked, flt)
+        ranked = self._definitions(ranked, flt)
         if q.asked_filings:
             ranked = _asked_filing_only(q, ranked)
         if q.linked.product_ids:
@@ -102,6 +103,29 @@ class Searcher:
             records = [r for r in self.index.retrieve(chunk_ids) if _allowed(r.payload, flt)]
             _add(pool, [ScoredId(r.id, _RRF_MAX, r.payload) for r in records], "article")
         return pool
+
+    def _definitions(self, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
+        """The best clause's （见9.3）: the definition of a term it uses goes just below it, citable too."""
+        if not ranked or ranked[0].doc_type != "clause":
+            return ranked
+        top = ranked[0]
+        rows = self.graph.referred_clauses([clause_key(top.doc_id, top.locator)])
+        shown = {ev.locator for ev in ranked[:5] if ev.doc_id == top.doc_id}
+        wanted = [cid for row in rows if row["locator"] not in shown for cid in row["chunk_ids"][:1]]
+        if not wanted:
+            return ranked
+        by_id = {ev.chunk_id: ev for ev in ranked}
+        for record in self.index.retrieve([cid for cid in wanted if cid not in by_id]):
+            if _allowed(record.payload, flt):
+                by_id[record.id] = Evidence(record.id, record.payload, 0.0, 0.0)
+                ranked.append(by_id[record.id])
+        for i, cid in enumerate(wanted):
+            ev = by_id.get(cid)
+            if ev is not None and ev.score < top.score - 0.02:
+                ev.score = top.score - 0.02 - 0.001 * i
+                ev.reasons.append("definition")
+        ranked.sort(key=rank_key)
+        return ranked
 
     def _expand(self, q: Query, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
         """Graph proximity: an article that a top clause or case cites ranks just below its citer."""
@@ -182,6 +206,8 @@ def _merge_sections(ranked: list[Evidence]) -> list[Evidence]:
 
 def _allowed(payload: dict[str, object], flt: SearchFilter) -> bool:
     if payload.get("state") == "pending":
+        return False
+    if flt.current_only and payload.get("filing") == SUPERSEDED:
         return False
     if flt.doc_types and payload.get("doc_type") not in flt.doc_types:
         return False

@@ -42,6 +42,12 @@ class VariantCheck:
     unknown: list[str] = field(default_factory=list)  # variant-looking names that are no product
 
 
+def _sounds(text: str) -> tuple[str, ...]:
+    from pypinyin import Style, lazy_pinyin
+
+    return tuple(lazy_pinyin(text, style=Style.NORMAL))
+
+
 def brand(insurer: str) -> str:
     """利安人寿保险股份有限公司 → 利安: what an insurer puts in front of some product names."""
     return _key(re.sub(r"(人寿|健康|财产|养老)?保险.*$", "", unicodedata.normalize("NFKC", insurer)))[:4]
@@ -82,6 +88,8 @@ def check(question: str, table: dict[str, Family], linked_names: list[str], know
         if asked and not asked.endswith(("版", "款", "号")):
             asked += "款"  # 爱无限C → C款
         names = sorted(family.members.values())
+        if asked and asked not in family.members:
+            asked = next((v for v in family.members if _sounds(v) == _sounds(asked)), asked)  # 珍享版 → 臻享版
         if asked and asked not in family.members and not any(_key(n) in linked for n in names if asked in _key(n)):
             result.missing, result.siblings = f"{stem}{asked}", names
             return result

@@ -80,6 +80,30 @@ def client(demo_stack: object) -> Iterator[object]:
         yield test_client
 
 
+LIAN = ROOT.parent / "shared" / "corpus" / "insurer-lian"
+
+
+@pytest.fixture(scope="session")
+def lian_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The real insurer's demo subset (demo/lian/catalog.csv: 14 products, 19 wordings with their
+    earlier filings), its sale status from the insurer's own stop-sale list."""
+    from brokerkg.settings import load_settings
+    from brokerkg.stack import Stack
+    from ingest.pipeline import import_catalog
+    from ingest.status_sync import read_status_list, sync_status
+
+    stop_sale = LIAN / "stop-sale-2025-08-31.json"
+    assert stop_sale.is_file(), f"the real insurer's corpus is expected at {LIAN}"
+    stack = Stack(load_settings(data_dir=tmp_path_factory.mktemp("lian-data"))).open()
+    try:
+        catalog = import_catalog(stack.ingestor, DEMO / "lian" / "catalog.csv")
+        assert catalog.ok, catalog.to_dict()
+        sync_status(stack.graph, read_status_list(stop_sale.read_bytes(), stop_sale.name), stop_sale.name)
+        yield stack
+    finally:
+        stack.close()
+
+
 def run_cli(
     args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
