@@ -172,13 +172,26 @@ def _regulation_sections(blocks: list[Block]) -> list[Section]:
     return ([preamble] if preamble.paragraphs else []) + sections
 
 
+_APPENDIX = re.compile(r"^附\s*(?:件|表)\s*(\d{1,2}|[一二三四五六七八九十]{1,3})(?=[\s:：、.．]|$)")
+
+
 def _clause_sections(blocks: list[Block], intro: str = PREAMBLE) -> list[Section]:
     path = _Path()
     sections: list[Section] = []
     current: Section | None = None
     intro_section = Section(intro, [], [])
+    appendix: Section | None = None
     for block in blocks:
         for para in _paragraphs(block):
+            attached = _APPENDIX.match(para)
+            if attached and len(para) <= 60 and any(_is_body_section(x.text) for x in sections):
+                # 附件1：重大疾病…的范围及定义: everything after it belongs to the appendix, numbered or not
+                appendix = Section(f"附件{attached.group(1)}", [para], [para])
+                sections.append(appendix)
+                continue
+            if appendix is not None:
+                appendix.paragraphs.append(para)
+                continue
             numbered = CLAUSE_SECTION.match(para) or ARTICLE.match(para)
             if numbered:
                 current = Section(numbered.group(1), path.get(), [para])
@@ -205,6 +218,7 @@ _TOC_MARK = re.compile(r"^(?:条\s*款\s*)?目\s*录(?:\s|$)")
 _GUIDE_MARK = re.compile(r"阅\s*读\s*指\s*引|[…]{3,}|[．.·]{6,}|仔细阅读本.{0,4}条款")
 _PART_NO = re.compile(r"^(\d{1,2})(?:\s*[.．、]\s*|\s+)([\u4e00-\u9fff（(][\u4e00-\u9fff（）()A-Za-z0-9、]{1,29})$")
 _LONE_PART_NO = re.compile(r"^\d{1,2}\s*[.．、]$")
+_PAGE_DEBRIS = re.compile(r"^\s*(?:第\s*\d+\s*页(?:\s*[/，,]?\s*共\s*\d+\s*页)?|-\s*\d+\s*-|\d+\s*/\s*\d+)\s*$")
 
 
 def _toc_entry(para: str) -> bool:
@@ -286,8 +300,9 @@ def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> li
     for section in sections:
         section.paragraphs = [
             p for p in section.paragraphs
-            if not _LONE_PART_NO.match(p)
-            and not (section.locator == PREAMBLE and len(p) <= 40 and re.sub(r"\s+", "", p) in compact_title)
+            if not _LONE_PART_NO.match(p) and not _PAGE_DEBRIS.match(p)
+            # the title repeated: at the body's start, or as a running header between pages
+            and not (len(p) <= 60 and len(re.sub(r"\s+", "", p)) >= 6 and re.sub(r"\s+", "", p) in compact_title)
         ]
         if section.locator != PREAMBLE:
             section.paragraphs = [p for p in section.paragraphs if re.sub(r"\s+", "", p) not in part_titles]

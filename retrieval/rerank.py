@@ -44,8 +44,12 @@ WEIGHTS = {
     "generic": 0.12,
     "unit": 0.06,
     "definition": 0.25,
+    "glossary": 0.08,
     "article": 1.0,
 }
+# A wording's definitions part (释义): the source when a term's meaning is asked, otherwise the
+# clause that uses the term (保险责任, 保险金申请) answers, not the definition.
+_GLOSSARY = re.compile(r"释义|名词解释|术语|定义")
 
 
 def haystack(ev: Evidence) -> str:
@@ -128,6 +132,8 @@ class Reranker:
                 f["unit"] = 1.0
             if intent.definition and _defines(ev.plain, query):
                 f["definition"] = 1.0
+            elif not intent.definition and ev.doc_type == "clause" and _GLOSSARY.search(str(ev.payload.get("heading") or "")):
+                f["glossary"] = -1.0
             if "article" in ev.reasons:
                 f["article"] = 1.0
             ev.features = f

@@ -130,6 +130,18 @@ def test_a_real_wordings_clauses_sit_under_their_part_with_the_contents_title() 
     assert by["2.4"].heading_path[0] == "2. 我们提供的保障"
     # the body's own preamble (the short name) stays; the repeated title lines do not
     assert by["题注"].text.startswith("“利安福重大疾病保险”简称“利安福重疾”")
+    # the appendix of disease definitions is its own section, not the tail of the last definition
+    assert by["附件1"].text.startswith("附件 1：重大疾病、中症疾病、轻症疾病、前症疾病的范围及定义")
+    assert "恶性肿瘤" in by["附件1"].text and "恶性肿瘤" not in by["9.18"].text
+    # （见 9.3）: the clause points at the definition it uses
+    from ingest.parse import DocumentParser
+
+    class _NoProducts:
+        def products_named(self, text: str) -> list[str]:
+            return []
+
+    doc = DocumentParser(_NoProducts(), "test", 10**8).parse(LIAN / "115036_tk.md", "clause", "public", None)
+    assert ("1.3", "9.3") in doc.cross_refs
 
 
 def test_a_wording_laid_out_as_an_html_table_reads_clause_by_clause() -> None:

@@ -15,7 +15,7 @@ function save(state) { sessionStorage.setItem(KEY, JSON.stringify(state)); }
 export function openPassage(c) {
   const dialog = document.getElementById("passage");
   document.getElementById("passage-title").textContent = c.title;
-  document.getElementById("passage-locator").textContent = `${c.locator || ""}`;
+  document.getElementById("passage-locator").textContent = `${c.locator || ""}${c.filing_no ? ` · ${c.filing_no}` : ""}`;
   document.getElementById("passage-text").textContent = c.text;
   document.getElementById("passage-link").href = docLink(c.doc_id, c.locator);
   dialog.showModal();
@@ -63,7 +63,7 @@ function plainAnswer(text) {
 function copyText(turn) {
   const lines = [`问：${turn.question}`, `答：${turn.answer}`];
   if (turn.citations.length) {
-    lines.push("参考来源：", ...turn.citations.map((c) => `[${c.n}] 《${c.title}》${c.locator}`));
+    lines.push("参考来源：", ...turn.citations.map((c) => `[${c.n}] 《${c.title}》${c.locator}${c.filing_no ? `（${c.filing_no}）` : ""}`));
   }
   return lines.join("\n");
 }
@@ -102,6 +102,7 @@ function renderTurn(turn) {
   if (turn.citations && turn.citations.length) {
     box.append(el("ol", { class: "sources" }, turn.citations.map((c) =>
       el("li", { value: c.n }, el("a", { href: docLink(c.doc_id, c.locator) }, `${c.title} ${c.locator}`),
+        c.filing_no ? el("span", { class: "muted" }, ` ${c.filing_no}`) : "",
         sourceStatus(c), " ", el("button", { class: "chip", type: "button", onclick: () => openPassage(c) }, "原文")))));
   }
   if (turn.state === "done") {
