@@ -142,7 +142,7 @@ def _term(text: str) -> Found:
         n = _int(m.group(1))
         yield "term", f"最长不超过{n}年", f"最长不超过{n}年", {}, m
         return
-    m = re.search(r"保险期间(?:为|是|自[^，。；]{0,20}?生效日的?零时起[，,]?至|(?=\d))([^，。；]+)", text)
+    m = re.search(r"保险期间(?:为|是|有|分为|自[^，。；]{0,20}?生效日的?零时起[，,]?至|(?=\d))([^，。；]+)", text)
     if not m:
         return
     phrase = m.group(1)

@@ -288,8 +288,18 @@ def _read_docx(path: Path, data: bytes) -> list[Block]:
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # symbol-font glyphs a PDF conversion leaves behind
 
 
+# PDF-to-Markdown tools write percentages as inline LaTeX ($80\%$, $8.50 \%$)
+_LATEX_INLINE = re.compile(r"\$\s*([^$\n]{1,24}?)\s*\$")
+
+
+def _latex(match: re.Match[str]) -> str:
+    return re.sub(r"\\%", "%", match.group(1)).replace("\\", "").replace(" ", "")
+
+
 def _clean(text: str) -> str:
     text = _PRIVATE_USE.sub("", text.replace("\u3000", " ").replace("\xa0", " "))
+    if "$" in text:
+        text = _LATEX_INLINE.sub(_latex, text)
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
