@@ -316,6 +316,8 @@ def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> li
             by_locator[section.locator] = section
         elif not _heading_only(section):
             seen.paragraphs.extend(section.paragraphs)
+    # a clause number left alone by the page layout, its text printed elsewhere, is no section
+    out = [s for s in out if s.locator == PREAMBLE or len(s.text.strip()) - len(s.locator) >= 2]
     for section in out:
         top = section.locator.split(".")[0]
         if "." in section.locator and top in nav.parts:

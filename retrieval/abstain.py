@@ -9,6 +9,8 @@ mostly words the corpus never uses. The similarity floors are ``RetrievalConfig`
 
 from __future__ import annotations
 
+import re
+
 from graph.store import GraphStore
 from index.vectors.base import VectorIndex
 from retrieval.analysis import Query
@@ -16,7 +18,18 @@ from retrieval.linking import _norm, _strip_year
 from retrieval.rerank import haystack
 from retrieval.types import Evidence, RetrievalConfig
 
+_KIND_ENDING = re.compile(r"(?:养老年金保险|年金保险|终身寿险|定期寿险|两全保险|重大疾病保险|疾病保险|医疗保险|意外伤害保险|护理保险|重疾险|医疗险|意外险|年金险|寿险)$")
 _NOT_IN_CORPUS = "问题涉及的内容不在现有法规、条款和案例中"
+
+
+def _name_core(name: str) -> str:
+    """What must appear in the passages for an unknown-looking name to be known after all: a year's
+    last digits (泰康尊享2024 → 24), else the name before its kind of cover, without a brand (利安传家福终身寿险 → 传家福)."""
+    m = _KIND_ENDING.search(name)
+    if not m:
+        return name[-2:]
+    core = name[: m.start()]
+    return core[2:] if len(core) >= 5 else core
 
 
 class Abstainer:
@@ -41,7 +54,7 @@ class Abstainer:
         top = evidence[:3]
         if q.unknown_names:
             seen = " ".join(f"{ev.payload.get('title', '')} {ev.plain}" for ev in top)
-            missing = [n for n in q.unknown_names if n[-2:] not in seen]
+            missing = [n for n in q.unknown_names if _name_core(n) not in seen]
             if missing:
                 return f"产品目录中没有“{missing[0]}”"
         if (q.linked.article_keys and any("article" in ev.reasons for ev in top)) or (q.intent.status and q.linked.products):
@@ -50,7 +63,8 @@ class Abstainer:
             return None
         if not self._named_product_covered(q, top):
             return "所问产品的条款未涉及这一内容"
-        return self._coverage_reason(q, top, dense)
+        own = bool(q.linked.product_ids) and top[0].product_id in q.linked.product_ids
+        return self._coverage_reason(q, top, dense, own)
 
     def _named_product_covered(self, q: Query, top: list[Evidence]) -> bool:
         """A question about a named product is answered from that product's own wording (or a case
@@ -62,7 +76,8 @@ class Abstainer:
         concerned = {pid for ids in cases.values() for pid in ids}
         return any(ev.product_id in named or concerned & set(named) for ev in top)
 
-    def _coverage_reason(self, q: Query, top: list[Evidence], dense: list[float] | None) -> str | None:
+    def _coverage_reason(self, q: Query, top: list[Evidence], dense: list[float] | None, own: bool = False) -> str | None:
+        """``own``: the question names a product and its best passage is that product's own wording."""
         cfg = self.config
         known = max(q.coverage(haystack(ev), known_only=True) for ev in top)
         if dense:
@@ -73,7 +88,10 @@ class Abstainer:
             return "现有内容与问题无关"
         if similarity < cfg.weak_similarity and max(q.coverage(haystack(ev)) for ev in top) < cfg.weak_min_coverage:
             return "现有内容与问题关系不大"
-        if known < cfg.min_known_coverage:
+        # A named product's own clause, close in meaning, answers a question put in a broker's words
+        # (最大能给几岁的孩子投保 → 投保年龄范围为出生满28天至17周岁) that share none of the wording's.
+        own_close = own and similarity >= cfg.own_product_similarity and q.unknown_share < cfg.max_unknown_share
+        if known < cfg.min_known_coverage and not own_close:
             return "现有内容未涉及问题的要点"
         unknown = q.unknown_share
         if unknown >= cfg.max_unknown_share and similarity < cfg.unknown_similarity:

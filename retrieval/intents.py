@@ -46,7 +46,7 @@ _VERSIONED_NAME = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)((?:19|20)\d{2}|\d{
 _NAME_STOP = re.compile(r"(?:第|超过|满|前|后|年|月|日|共|约|近|过去|最近|未满|不满|已满)$")
 
 
-_DEFINITION = re.compile(r"定义|是什么意思|什么是|是什么|指什么|含义|概念|何谓")
+_DEFINITION = re.compile(r"定义|是什么意思|什么是|是什么|指什么|含义|概念|何谓|何为|什么叫|是指|怎么算|怎样算|算不算|怎么认定|如何认定|怎么界定|如何界定")
 
 
 @dataclass(frozen=True)

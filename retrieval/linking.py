@@ -22,7 +22,7 @@ from domain.numerals import cn_to_int, int_to_cn
 from domain.refs import ARTICLE_NO, article_key, law_key, normalize_article
 from graph.store import GraphStore
 from retrieval.lexicon import Lexicon
-from retrieval.variants import Family, VariantCheck, families
+from retrieval.variants import Family, VariantCheck, brand, families, load_brands
 from retrieval.variants import check as check_variants
 
 _ARTICLE_IN_QUESTION = re.compile(ARTICLE_NO)
@@ -97,6 +97,7 @@ class Linker:
         self._filing_years: dict[str, set[str]] = {}
         self._filings: dict[str, list[str]] = {}
         self._families: dict[str, Family] = {}
+        self._brands: tuple[str, ...] = ()
         self._names: list[str] = []
         self._laws: dict[str, tuple[str, str]] | None = None  # surface → (law_key, doc_id)
         self._law_lengths: list[int] = []
@@ -116,7 +117,7 @@ class Linker:
     def variants(self, question: str, linked: LinkedQuestion) -> VariantCheck:
         """Does the question name a sibling's variant the catalog lacks, or a family without its variant?"""
         self._load_products()
-        return check_variants(question, self._families, [ref.name for ref in linked.products], self._names)
+        return check_variants(question, self._families, [ref.name for ref in linked.products], self._names, self._brands)
 
     def filings(self, product_id: str) -> list[str]:
         self._load_products()
@@ -135,6 +136,8 @@ class Linker:
                 rows = self.graph.list_products()
                 self._products = _product_surfaces(rows)
                 self._families = families(rows)
+                catalog_brands = {brand(str(row.get("insurer") or "")) for row in rows}
+                self._brands = tuple(sorted({*load_brands(), *(b for b in catalog_brands if len(b) >= 2)}, key=len, reverse=True))
                 self._names = [n for row in rows for n in (row["name"], *(row.get("aliases") or []))]
                 self._filings = {row["product_id"]: list(row.get("filings") or []) for row in rows}
                 self._filing_years = {

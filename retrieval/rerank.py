@@ -49,6 +49,7 @@ WEIGHTS = {
 }
 # A wording's definitions part (释义): the source when a term's meaning is asked, otherwise the
 # clause that uses the term (保险责任, 保险金申请) answers, not the definition.
+_STANDARD = re.compile(r"(?:使用规范|示范条款|指引|行业标准)(?:（[^）]*）)?$")
 _GLOSSARY = re.compile(r"释义|名词解释|术语|定义")
 
 
@@ -118,7 +119,10 @@ class Reranker:
                 if ev.doc_type != "regulation":
                     f["generic"] = -0.7
                 else:
-                    f["generic"] = 0.75 if _INTERPRETATION.match(str(ev.payload.get("title", ""))) and not laws else 1.0
+                    title = str(ev.payload.get("title", ""))
+                    # a law before the court's interpretation of it or an industry standard (疾病定义使用规范)
+                    below_law = _INTERPRETATION.match(title) or _STANDARD.search(title)
+                    f["generic"] = 0.75 if below_law and not laws else 1.0
             if laws and ev.doc_id in laws:
                 f["law"] = 1.0
             if (

@@ -136,3 +136,5 @@ class RetrievalConfig:
     # Between min_similarity and this, the passages must cover most of the question, not one of its words.
     weak_similarity: float = 0.88
     weak_min_coverage: float = 0.70
+    # A named product's own best passage at least this close: its wording need not share the question's words.
+    own_product_similarity: float = 0.895

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 _BRACKET_VARIANT = re.compile(r"^(.{2,20}?)[（(]([^）)]{1,6})[）)]")
@@ -71,7 +72,8 @@ def families(products: list[dict[str, Any]]) -> dict[str, Family]:
     return out
 
 
-def check(question: str, table: dict[str, Family], linked_names: list[str], known_names: list[str]) -> VariantCheck:
+def check(question: str, table: dict[str, Family], linked_names: list[str], known_names: list[str],
+          brands: tuple[str, ...] = ()) -> VariantCheck:
     """``linked_names``: the catalog names of the products the question links; ``known_names``:
     every catalog name and alias (to tell an unknown product from a known one)."""
     result = VariantCheck()
@@ -101,4 +103,39 @@ def check(question: str, table: dict[str, Family], linked_names: list[str], know
         stem = m.group(1)
         if not linked_names and stem not in known and stem[-2:] not in known:
             result.unknown.append(m.group(0))
+    if not linked_names:
+        result.unknown += [n for n in product_like_names(text, brands) if n not in result.unknown]
     return result
+
+
+# A product's name ends in its kind of cover; what stands before it names the product (利安传家福终身寿险,
+# 太平洋金佑人生终身寿险). Questions (什么是终身寿险) and kinds of product (增额终身寿险) are no names.
+_KIND = re.compile(
+    r"([\u4e00-\u9fffA-Za-z0-9]{3,12}?)(?:养老年金保险|年金保险|终身寿险|定期寿险|两全保险|重大疾病保险|疾病保险|医疗保险|"
+    r"意外伤害保险|护理保险|重疾险|医疗险|意外险|年金险|寿险)"
+)
+_NOT_A_NAME = re.compile(r"[么哪些怎样是的买有这那个种类和或与跟给帮让把被对在从向我你他她它们请问吗呢吧想要能可会该]|"
+                         r"^(?:增额|定额|团体|个人|少儿|成人|养老|分红|万能|投连|终身|定期|百万|长期|短期|综合|普通|高端|中端|"
+                         r"附加|主险|商业|传统|网红|互联网|线上|返还|消费)+$")
+
+
+def product_like_names(text: str, brands: tuple[str, ...]) -> list[str]:
+    """Names shaped like a product's in a question: an insurer's brand, a name, then the kind of
+    cover (利安传家福终身寿险, 太平洋金佑人生终身寿险)."""
+    out = []
+    for m in _KIND.finditer(text):
+        stem = m.group(1)
+        at = next((i for i in range(len(stem)) if stem.startswith(brands, i)), None) if brands else None
+        if at is None:
+            continue
+        stem = stem[at:]
+        if len(stem) >= 4 and not _NOT_A_NAME.search(stem):
+            out.append(stem + m.group(0)[len(m.group(1)):])
+    return out
+
+
+def load_brands() -> tuple[str, ...]:
+    """Insurers' short names (利安, 太平洋, 国寿…) from the data file, longest first."""
+    path = Path(__file__).parent / "data" / "insurers.txt"
+    names = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return tuple(sorted({n for n in names if n}, key=len, reverse=True))
