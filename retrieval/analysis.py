@@ -155,6 +155,8 @@ class QueryAnalyzer:
         q.missing_versions = missing_versions(text, linked, self.linker.filing_years)
         variants = self.linker.variants(text, linked)
         q.variant_missing, q.variant_ambiguous, q.siblings = variants.missing, variants.ambiguous, variants.siblings
+        if variants.not_meant:
+            linked.products = [ref for ref in linked.products if ref.name not in variants.not_meant]
         q.unknown_names += [n for n in variants.unknown if n not in q.unknown_names]
         years = asked_years(text)
         for pid in linked.product_ids if years else []:

@@ -117,7 +117,8 @@ class Linker:
     def variants(self, question: str, linked: LinkedQuestion) -> VariantCheck:
         """Does the question name a sibling's variant the catalog lacks, or a family without its variant?"""
         self._load_products()
-        return check_variants(question, self._families, [ref.name for ref in linked.products], self._names, self._brands)
+        return check_variants(question, self._families, [ref.name for ref in linked.products], self._names, self._brands,
+                              tuple(linked.product_spans))
 
     def filings(self, product_id: str) -> list[str]:
         self._load_products()

@@ -25,6 +25,7 @@ import re
 import threading
 from typing import Any
 
+from domain.refs import PREAMBLE
 from retrieval.analysis import Query
 from retrieval.types import Evidence
 
@@ -45,6 +46,7 @@ WEIGHTS = {
     "unit": 0.06,
     "definition": 0.25,
     "glossary": 0.08,
+    "preamble": 0.10,
     "article": 1.0,
 }
 # A wording's definitions part (释义): the source when a term's meaning is asked, otherwise the
@@ -138,6 +140,8 @@ class Reranker:
                 f["definition"] = 1.0
             elif not intent.definition and ev.doc_type == "clause" and _GLOSSARY.search(str(ev.payload.get("heading") or "")):
                 f["glossary"] = -1.0
+            if ev.doc_type == "clause" and ev.locator == PREAMBLE:
+                f["preamble"] = -1.0  # a wording's opening lines (简称, 您/我们) name the product, they answer little
             if "article" in ev.reasons:
                 f["article"] = 1.0
             ev.features = f

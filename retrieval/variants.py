@@ -41,6 +41,7 @@ class VariantCheck:
     ambiguous: str | None = None  # "颐享年年": a family named without its variant
     siblings: list[str] = field(default_factory=list)  # the family's product names
     unknown: list[str] = field(default_factory=list)  # variant-looking names that are no product
+    not_meant: list[str] = field(default_factory=list)  # linked names the question means another variant of
 
 
 def _sounds(text: str) -> tuple[str, ...]:
@@ -72,13 +73,24 @@ def families(products: list[dict[str, Any]]) -> dict[str, Family]:
     return out
 
 
+_NAMED_VARIANT = re.compile(r"^((?:[\u4e00-\u9fff]{1,2}\d?号)|(?:[\u4e00-\u9fff]{2}版)|(?:[A-Za-z]\d?款))")
+
+
 def check(question: str, table: dict[str, Family], linked_names: list[str], known_names: list[str],
-          brands: tuple[str, ...] = ()) -> VariantCheck:
+          brands: tuple[str, ...] = (), spans: tuple[str, ...] = ()) -> VariantCheck:
     """``linked_names``: the catalog names of the products the question links; ``known_names``:
     every catalog name and alias (to tell an unknown product from a known one)."""
     result = VariantCheck()
     text = _key(question)
     linked = {_key(n) for n in linked_names}
+    # a variant written right after a linked product's name that the product does not have (吉瑞尊享版)
+    for span in sorted(spans, key=len, reverse=True):
+        at = text.find(_key(span))
+        m = _NAMED_VARIANT.match(text[at + len(_key(span)):]) if at >= 0 else None
+        if m and not any(m.group(1) in n for n in linked) and not any(_key(span) in stem or stem in _key(span) for stem in table):
+            result.missing, result.siblings = f"{_key(span)}{m.group(1)}", sorted(linked_names)
+            result.not_meant = list(linked_names)  # 吉瑞尊享版 is not 吉瑞: no answer from it, no flag for it
+            return result
     for stem in sorted(table, key=len, reverse=True):
         at = text.find(stem)
         if at < 0:
