@@ -474,6 +474,20 @@ class DocumentDiff(BaseModel):
     unchanged: int
 
 
+class FilingDiff(BaseModel):
+    """Clause-level changes between two filings of a product's wording (versions named by filing number)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    product_id: str
+    from_: VersionRef = Field(alias="from")
+    to: VersionRef
+    added: list[VersionSection]
+    removed: list[VersionSection]
+    changed: list[SectionChange]
+    unchanged: int
+
+
 class Deleted(BaseModel):
     deleted: str  # the doc_id removed
 

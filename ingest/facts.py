@@ -67,7 +67,7 @@ _CJK = "\u4e00-\u9fff"
 
 def _normalise(text: str) -> str:
     """The clause as read for values (see ``domain.text.join_spread``); a fact's ``raw`` sentence is cut from it."""
-    return join_spread(text)
+    return re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", join_spread(text))  # 10,000元 → 10000元
 
 
 # A rule yields (fact type, canonical value, display, extra Fact fields, the match) for one section's text.
@@ -111,8 +111,11 @@ def _age(text: str) -> Found:
 # Facts stated as one number: (fact, pattern — its first matched group is the number, display).
 NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
     ("waiting_period", rf"(?:生效|复效)[^。；]{{0,24}}?起[^。；\d]{{0,6}}{_NUM}(?:日|天)(?:内|以内)?(?:（含第?{_NUM}(?:日|天)）)?[^。；\d]{{0,12}}?为等待期"
-                       rf"|起[^。；\d]{{0,6}}{_NUM}(?:日|天)（[^）]{{0,20}}等待期|等待期为{_NUM}(?:日|天)", "{n}日"),
-    ("cooling_off", rf"有{_NUM}(?:日|天)的犹豫期|犹豫期为{_NUM}(?:日|天)|{_NUM}(?:日|天)（即犹豫期）", "{n}日"),
+                       rf"|起[^。；\d]{{0,6}}{_NUM}(?:日|天)（[^）]{{0,20}}(?:等待期|观察期)|(?:等待期|观察期)为{_NUM}(?:日|天)"
+                       rf"|(?:等待期|观察期)为[^。；\d]{{0,16}}?起{_NUM}(?:日|天)"
+                       rf"|{_NUM}(?:日|天)[^。；\d]{{0,8}}?(?:称为|即为|即|为)(?:等待期|观察期)", "{n}日"),
+    ("cooling_off", rf"有{_NUM}(?:日|天)的(?:犹豫期|冷静期)|(?:犹豫期|冷静期)为{_NUM}(?:日|天)|{_NUM}(?:日|天)（即(?:犹豫期|冷静期)）"
+                    rf"|{_NUM}(?:日|天)(?:内|以内)?为(?:犹豫期|冷静期)", "{n}日"),
     ("grace_period", rf"{_NUM}(?:日|天)为宽限期|宽限期为{_NUM}(?:日|天)", "{n}日"),
     ("mild_payout", r"按[^。；，]{0,10}?基本保险金额的(\d+)%给付轻症疾病保险金", "基本保险金额的{n}%"),
     ("mild_times", rf"轻症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
@@ -166,10 +169,10 @@ def _medical(text: str) -> Found:
     if m:
         value = _amount(m.group(1), m.group(2))
         yield "annual_limit", value, _yuan(value), {}, m
-    m = re.search(rf"(年|每次事故)免赔额为{_NUM}(万元|元)", text)
+    m = re.search(rf"(年|每次事故)免赔额为{_NUM}(万元|元)", text) or re.search(rf"免赔额为(每年|每次事故)?{_NUM}(万元|元)", text)
     if m:
         value = _amount(m.group(2), m.group(3))
-        qualifier = "每年" if m.group(1) == "年" else "每次事故"
+        qualifier = "每次事故" if m.group(1) == "每次事故" else "每年"
         yield "deductible", value, f"{qualifier}{_yuan(value)}", {"qualifier": qualifier}, m
     found = list(re.finditer(r"赔付比例为(\d+)%", text))
     if found:

@@ -36,3 +36,14 @@ def diff_versions(versions: list[dict[str, Any]], old: str | None = None, new: s
         "changed": changed,
         "unchanged": sum(1 for loc in sb if loc in sa and sa[loc]["text"] == sb[loc]["text"]),
     }
+
+
+def filing_versions(filings: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """A product's wording filed several times, as versions to diff: each filing (its number as the
+    version) with the sections of its document's latest ingest, oldest filing first."""
+    out = []
+    for filing_no, versions in filings:
+        if versions:
+            latest = versions[-1]
+            out.append({"version": filing_no, "ingested_at": latest["ingested_at"], "sections": latest["sections"]})
+    return out

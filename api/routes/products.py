@@ -11,6 +11,7 @@ from api.deps import ProductsReader, ProductsWriter, StackDep
 from api.schemas import (
     CompareRequest,
     Comparison,
+    FilingDiff,
     ProductMatch,
     ProductOut,
     ProductOverview,
@@ -19,6 +20,7 @@ from api.schemas import (
 )
 from domain.errors import InputError, NotFoundError
 from ingest.catalog import parse_iso_date
+from ingest.versions import diff_versions, filing_versions
 from retrieval.flags import product_flags
 from retrieval.overview import product_overview
 from retrieval.product_facts import Criteria, compare_products, fact_citation, match_products, parse_statuses
@@ -67,6 +69,27 @@ def get_product(product_id: str, who: ProductsReader, stack: StackDep) -> dict[s
     if product is None:
         raise NotFoundError(f"unknown product_id '{product_id}'")
     return product
+
+
+@router.get("/v1/products/{product_id}/filings/diff", response_model=FilingDiff, response_model_exclude_unset=True)
+def filings_diff(
+    product_id: str,
+    who: ProductsReader,
+    stack: StackDep,
+    old: Annotated[str | None, Query(alias="from", description="a filing number; default the one before the current")] = None,
+    new: Annotated[str | None, Query(alias="to", description="a filing number; default the current")] = None,
+) -> dict[str, Any]:
+    """Clause-level changes between two filings of the product's wording (利安人寿[2018]… → [2021]…)."""
+    product = stack.graph.get_product(product_id)
+    if product is None:
+        raise NotFoundError(f"unknown product_id '{product_id}'")
+    return {"product_id": product_id, **diff_versions(product_filings(stack.graph, product), old, new)}
+
+
+def product_filings(graph: Any, product: dict[str, Any]) -> list[dict[str, Any]]:
+    by_filing = {d.get("filing_no"): d["doc_id"] for d in product.get("documents") or [] if d.get("filing_no")}
+    order = [f for f in dict.fromkeys(product.get("filings") or []) if f in by_filing]
+    return filing_versions([(f, graph.versions(by_filing[f])) for f in order])
 
 
 @router.patch("/v1/products/{product_id}", response_model=ProductOut)

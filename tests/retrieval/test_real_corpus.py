@@ -72,6 +72,13 @@ def test_the_product_page_lists_every_filing(lian_stack: Any) -> None:
 
     with TestClient(create_app(lian_stack)) as client:
         page = client.get("/v1/products/LA-115004").json()
+        latest = client.get("/v1/products/LA-115004/filings/diff").json()
+        first = client.get("/v1/products/LA-115004/filings/diff",
+                           params={"from": "利安人寿[2011]医疗保险038号", "to": "利安人寿[2021]医疗保险011号"}).json()
+        unknown = client.get("/v1/products/LA-115004/filings/diff", params={"from": "利安人寿[2015]医疗保险001号"})
+    assert (latest["from"]["version"], latest["to"]["version"]) == ("利安人寿[2018]医疗保险054号", "利安人寿[2021]医疗保险011号")
+    assert first["changed"] or first["added"] or first["removed"]  # ten years of re-filing changed the wording
+    assert unknown.status_code == 400 and "利安人寿[2011]医疗保险038号" in unknown.json()["error"]["message"]
     assert page["filings"] == ["利安人寿[2011]医疗保险038号", "利安人寿[2018]医疗保险054号", "利安人寿[2021]医疗保险011号"]
     docs = {d["filing_no"]: d for d in page["documents"]}
     current = docs["利安人寿[2021]医疗保险011号"]
