@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from domain.refs import PREAMBLE
@@ -215,6 +216,7 @@ def _clause_sections(blocks: list[Block], intro: str = PREAMBLE) -> list[Section
 # Navigation before a real wording's body: the reading guide (阅读指引, lines led by dots to a
 # clause number) and the table of contents (条款目录), each repeating clause numbers and titles.
 _TOC_MARK = re.compile(r"^(?:条\s*款\s*)?目\s*录(?:\s|$)")
+_TOC_MARK_END = re.compile(r"\s(?:条\s*款\s*)?目\s*录$")  # joined onto the reading guide's last line
 _GUIDE_MARK = re.compile(r"阅\s*读\s*指\s*引|[…]{3,}|[．.·]{6,}|仔细阅读本.{0,4}条款")
 _PART_NO = re.compile(r"^(\d{1,2})(?:\s*[.．、]\s*|\s+)([\u4e00-\u9fff（(][\u4e00-\u9fff（）()A-Za-z0-9、]{1,29})$")
 _LONE_PART_NO = re.compile(r"^\d{1,2}\s*[.．、]$")
@@ -249,7 +251,8 @@ def skip_navigation(blocks: list[Block]) -> tuple[list[Block], Navigation]:
     paras = [Block(p, b.kind, b.level) for b in blocks for p in _paragraphs(b)]
     nav = Navigation()
     limit = max(40, len(paras) // 2)  # front matter is at the front
-    toc = next((i for i, b in enumerate(paras[:limit]) if _TOC_MARK.match(b.text.strip())), None)
+    toc = next((i for i, b in enumerate(paras[:limit])
+                if _TOC_MARK.match(b.text.strip()) or _TOC_MARK_END.search(b.text.strip())), None)
     end = 0
     if toc is not None:
         end = toc + 1
@@ -284,6 +287,11 @@ def _is_body_section(text: str) -> bool:
     return bool(numbered) and len(text) > 40 and "。" in text
 
 
+def _compact(text: str) -> str:
+    """Compared as printed: full-width folded, no spaces (（B 款） and (B款) are the same)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
 def _heading_only(section: Section) -> bool:
     rest = section.text.strip()[len(section.locator):].strip()
     return len(rest) <= 30 and not re.search(r"[。；]", rest)
@@ -295,14 +303,14 @@ def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> li
     under its part and titled as the table of contents titles it."""
     by_locator: dict[str, Section] = {}
     out: list[Section] = []
-    compact_title = re.sub(r"\s+", "", title)
+    compact_title = _compact(title)
     part_titles = set(nav.parts.values())
     for section in sections:
         section.paragraphs = [
             p for p in section.paragraphs
             if not _LONE_PART_NO.match(p) and not _PAGE_DEBRIS.match(p)
             # the title repeated: at the body's start, or as a running header between pages
-            and not (len(p) <= 60 and len(re.sub(r"\s+", "", p)) >= 6 and re.sub(r"\s+", "", p) in compact_title)
+            and not (len(p) <= 60 and len(_compact(p)) >= 6 and _compact(p) in compact_title)
         ]
         if section.locator != PREAMBLE:
             section.paragraphs = [p for p in section.paragraphs if re.sub(r"\s+", "", p) not in part_titles]
