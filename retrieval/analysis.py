@@ -152,6 +152,12 @@ class QueryAnalyzer:
             q.intent = replace(q.intent, status=False)
         known = " ".join(linked.product_spans)
         q.unknown_names = [n for n in versioned_names(text) if not linked.products and _norm(n) not in known]
+        for _, year in asked_versions(text):  # the asked year's sibling, when the link found another member
+            for i, ref in enumerate(linked.products):
+                if year not in ref.name and year not in self.linker.filing_years(ref.product_id):
+                    other = self.linker.version_of(ref.product_id, year)
+                    if other is not None and other.product_id not in linked.product_ids:
+                        linked.products[i] = other
         q.missing_versions = missing_versions(text, linked, self.linker.filing_years)
         variants = self.linker.variants(text, linked)
         q.variant_missing, q.variant_ambiguous, q.siblings = variants.missing, variants.ambiguous, variants.siblings
@@ -160,10 +166,10 @@ class QueryAnalyzer:
         q.unknown_names += [n for n in variants.unknown if n not in q.unknown_names]
         years = asked_years(text)
         for pid in linked.product_ids if years else []:
-            year = next((y for y in sorted(years) if y in self.linker.filing_years(pid)
-                         or (y.endswith("号") and any(y in f for f in self.linker.filings(pid)))), None)
-            if year:
-                q.asked_filings[pid] = year
+            asked = next((y for y in sorted(years) if y in self.linker.filing_years(pid)
+                          or (y.endswith("号") and any(y in f for f in self.linker.filings(pid)))), None)
+            if asked:
+                q.asked_filings[pid] = asked
         return q
 
     def law_titles(self, doc_ids: list[str]) -> list[str]:

@@ -98,6 +98,8 @@ class Linker:
         self._filings: dict[str, list[str]] = {}
         self._families: dict[str, Family] = {}
         self._brands: tuple[str, ...] = ()
+        self._family_rows: dict[str, list[dict[str, Any]]] = {}
+        self._family_of: dict[str, str] = {}
         self._names: list[str] = []
         self._laws: dict[str, tuple[str, str]] | None = None  # surface → (law_key, doc_id)
         self._law_lengths: list[int] = []
@@ -120,6 +122,16 @@ class Linker:
         return check_variants(question, self._families, [ref.name for ref in linked.products], self._names, self._brands,
                               tuple(linked.product_spans))
 
+    def version_of(self, product_id: str, year: str) -> ProductRef | None:
+        """The catalog's product of the same family (names equal but for the year) that is the ``year``
+        version: a question naming 瑞和康宁重大疾病保险2019版 means the 2019 one, whichever member it linked."""
+        self._load_products()
+        family = self._family_of.get(product_id)
+        for row in self._family_rows.get(family or "", []):
+            if row["product_id"] != product_id and _product_year(row) == year:
+                return ProductRef(row["product_id"], row["name"], _norm(row["name"]))
+        return None
+
     def filings(self, product_id: str) -> list[str]:
         self._load_products()
         return self._filings.get(product_id, [])
@@ -137,6 +149,10 @@ class Linker:
                 rows = self.graph.list_products()
                 self._products = _product_surfaces(rows)
                 self._families = families(rows)
+                self._family_rows = {}
+                for row in rows:
+                    self._family_rows.setdefault(_strip_year(_norm(row["name"])), []).append(row)
+                self._family_of = {row["product_id"]: _strip_year(_norm(row["name"])) for row in rows}
                 catalog_brands = {brand(str(row.get("insurer") or "")) for row in rows}
                 self._brands = tuple(sorted({*load_brands(), *(b for b in catalog_brands if len(b) >= 2)}, key=len, reverse=True))
                 self._names = [n for row in rows for n in (row["name"], *(row.get("aliases") or []))]

@@ -60,8 +60,8 @@ def status_sync(body: StatusSyncRequest, request: Request, who: Ingester, stack:
         path = Path(body.path)
         try:
             data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"path: {path}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL inside the path
+            raise InputError(f"path: {body.path!r}: {getattr(exc, 'strerror', None) or exc}") from None
         source = body.source or path.name
     else:
         data = (body.content or "").encode("utf-8")
