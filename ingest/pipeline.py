@@ -207,7 +207,7 @@ def order_filings(ingestor: Ingestor, product_id: str, documents: list[Path]) ->
     wordings = []
     for position, path in enumerate(documents):
         info = ingestor.graph.get_document(doc_id_for(path))
-        if info and "条款" in str(info.get("title") or ""):
+        if info and str(info.get("title") or "").rstrip().endswith("条款"):  # a wording, not its manual or notice
             wordings.append((filing_key(info.get("filing_no"), position), info))
     wordings.sort(key=lambda w: w[0])
     filings = [str(info.get("filing_no") or "") for _, info in wordings]
