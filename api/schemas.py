@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain.facts import CRITERIA, Criterion
+from ingest.status_sync import StatusChange
 
 DocTypeName = Literal["regulation", "clause", "case"]
 Status = Literal["on_sale", "discontinued", "suspended"]
@@ -462,10 +463,11 @@ class SectionChange(BaseModel):
     diff: str  # unified diff of the section's lines
 
 
-class DocumentDiff(BaseModel):
+class VersionDiff(BaseModel):
+    """Sections added, removed and changed between two versions (of a document, or filings of a wording)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
-    doc_id: str
     from_: VersionRef = Field(alias="from")
     to: VersionRef
     added: list[VersionSection]
@@ -474,18 +476,14 @@ class DocumentDiff(BaseModel):
     unchanged: int
 
 
-class FilingDiff(BaseModel):
-    """Clause-level changes between two filings of a product's wording (versions named by filing number)."""
+class DocumentDiff(VersionDiff):
+    doc_id: str
 
-    model_config = ConfigDict(populate_by_name=True)
+
+class FilingDiff(VersionDiff):
+    """Between two filings of a product's wording; the versions are filing numbers."""
 
     product_id: str
-    from_: VersionRef = Field(alias="from")
-    to: VersionRef
-    added: list[VersionSection]
-    removed: list[VersionSection]
-    changed: list[SectionChange]
-    unchanged: int
 
 
 class Deleted(BaseModel):
@@ -514,21 +512,11 @@ class StatusSyncRequest(BaseModel):
     dry_run: bool = False
 
 
-class StatusChangeOut(BaseModel):
-    product_id: str
-    name: str
-    listed_as: str
-    old_status: str
-    new_status: str
-    old_date: str | None
-    new_date: str | None
-
-
 class StatusSyncOut(BaseModel):
     source: str
     dry_run: bool
     entries: int
-    changed: list[StatusChangeOut]
+    changed: list[StatusChange]  # the dataclass is the one definition of this shape
     unchanged: list[str]
     unmatched: list[str]
     ambiguous: list[str]
