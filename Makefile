@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 REGULATIONS ?= ../shared/corpus/regulations
 INSURER ?= ../shared/corpus/insurer-lian
-# the real insurer: a subset of 14 products by default (about 5 minutes on 2 cores); DEMO_FULL=1 loads
-# all 58 products with their manuals, rate tables and notices (about 25 minutes)
+# the real insurer: a subset of 14 products by default (the whole demo loads in about 7 minutes on
+# 2 cores); DEMO_FULL=1 loads all 58 products with their manuals, rate tables and notices instead
+# (192 documents, 1.45M characters: about 21 minutes more)
 DEMO_FULL ?=
 LIAN_CATALOG := $(if $(DEMO_FULL),demo/lian/catalog-full.csv,demo/lian/catalog.csv)
 TORCH_VERSION ?= 2.13.0

@@ -157,3 +157,30 @@ def test_eval_scores_a_question_file_against_baselines_and_names_bad_lines(tmp_p
     questions.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n{\"q\": \"缺了 title 的 locator\", \"title\": \"x\"}\n")
     bad = run_cli(["eval", str(questions)], data)
     assert bad.returncode == 1 and "q.jsonl, line 2" in bad.stderr and "locator" in bad.stderr
+
+
+def test_a_catalog_drafted_from_real_wordings_imports_and_follows_the_insurers_stop_sale_list(tmp_path: Path) -> None:
+    """catalog draft → review → catalog import → status sync --dry-run → status sync → again: nothing."""
+    from tests.conftest import LIAN
+
+    folder = tmp_path / "lian"
+    folder.mkdir()
+    for name in ("113012_tk.md", "113013_tk.md"):  # siblings: 典藏版 stays on sale, 臻享版 is on the list
+        shutil.copy(LIAN / "clauses" / name, folder / name)
+    drafted = run_cli(["catalog", "draft", str(folder), "--id-prefix", "LA", "-o", str(tmp_path / "catalog.csv")], tmp_path / "data")
+    assert drafted.returncode == 0, drafted.stderr
+    assert "drafted 2 products" in drafted.stderr and "report: status:" in drafted.stderr
+    imported = run_cli(["catalog", "import", str(tmp_path / "catalog.csv")], tmp_path / "data")
+    assert imported.returncode == 0, imported.stderr
+    stop_sale = str(LIAN / "stop-sale-2025-08-31.json")
+    dry = run_cli(["status", "sync", stop_sale, "--dry-run"], tmp_path / "data")
+    assert dry.returncode == 0, dry.stderr
+    assert "would change: LA-113013" in dry.stdout and "LA-113012" not in dry.stdout
+    applied = run_cli(["status", "sync", stop_sale, "--json"], tmp_path / "data")
+    report = json.loads(applied.stdout)
+    assert [c["product_id"] for c in report["changed"]] == ["LA-113013"] and len(report["unmatched"]) == 33
+    again = run_cli(["status", "sync", stop_sale], tmp_path / "data")
+    assert "34 listed: 0 changed, 1 already so" in again.stdout
+    (tmp_path / "list.csv").write_text("编号,日期\n1,2025-08-31\n", encoding="utf-8")  # no product-name column
+    bad = run_cli(["status", "sync", str(tmp_path / "list.csv")], tmp_path / "data")
+    assert bad.returncode == 1 and "list.csv: entry 2: no product name" in bad.stderr
