@@ -14,11 +14,11 @@ import csv
 import hashlib
 import io
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from domain.errors import BrokerKGError
+from domain.names import filing_order, insurer_brand, name_key
 from ingest.catalog import COLUMNS
 from ingest.parse import expand_paths
 from ingest.readers import read_blocks
@@ -45,7 +45,6 @@ _TYPE_MARK = re.compile(r"[（(](?:分红型|万能型|投资连结型)[）)]")
 _COMPANY = re.compile(r"^(\S{2,20}?(?:保险股份有限公司|保险有限责任公司|保险有限公司|股份有限公司|有限公司))")
 _SHORT_NAME = re.compile(r"[“\"]([^”\"]{2,40})[”\"]\s*简称\s*[“\"]([^”\"]{2,20})[”\"]")
 _CODE = re.compile(r"^(\d{4,10})(?=[_\-.])")
-_FILING_ORDER = re.compile(r"[\[［【〔(（]\s*((?:19|20)\d{2})\s*[\]］】〕)）].*?(\d+)\s*号")
 _DOC_KIND = (
     ("说明书", "manual"), ("费率", "rates"), ("免除", "exclusions"), ("责任免除", "exclusions"), ("条款", "wording"),
 )
@@ -89,8 +88,7 @@ class Draft:
 
 
 def _filing_order(doc: DraftDocument) -> tuple[int, int, int, str]:
-    m = _FILING_ORDER.search(doc.filing_no or "")
-    year, number = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    year, number = filing_order(doc.filing_no)
     historic = 0 if re.search(r"history|histor|old|旧|历史", doc.path.name, re.I) else 1
     return year, number, historic, doc.path.name
 
@@ -136,10 +134,6 @@ def read_document(path: Path) -> DraftDocument:
     )
 
 
-def _name_key(name: str) -> str:
-    return re.sub(r"[\s()（）]", "", unicodedata.normalize("NFKC", name))
-
-
 def category_of(name: str) -> tuple[str, str] | None:
     bare = _TYPE_MARK.sub("", name)
     bare = re.sub(r"[（(][^）)]{1,8}[）)]$", "", bare)
@@ -149,12 +143,6 @@ def category_of(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _brand(insurer: str | None) -> str:
-    if not insurer:
-        return ""
-    return re.sub(r"(人寿|健康|财产|养老)?保险.*$", "", insurer)[:4]
-
-
 def aliases_for(name: str, short_name: str | None, insurer: str | None) -> list[str]:
     """Names brokers use: the wording's own short name, the name without the brand or the
     dividend/universal marker, and the core name with the category as brokers say it
@@ -162,7 +150,7 @@ def aliases_for(name: str, short_name: str | None, insurer: str | None) -> list[
     out: list[str] = []
     if short_name:
         out.append(short_name)
-    brand = _brand(insurer)
+    brand = insurer_brand(insurer)
     bare = _TYPE_MARK.sub("", name).strip()
     cat = category_of(name)
     core = bare
@@ -212,13 +200,13 @@ def draft_catalog(folder: Path, id_prefix: str = "P") -> Draft:
             code = code_match.group(1)
             groups.setdefault(code, DraftProduct(code, code)).documents.append(doc)
         elif doc.kind == "wording" and doc.name:
-            key = _name_key(doc.name)
+            key = name_key(doc.name)
             groups.setdefault(key, DraftProduct(key, None)).documents.append(doc)
         else:
             loose.append(doc)
     for doc in loose:  # a manual or rate table without a code: attach by the product name in its title
         _, name = _split_title(doc.title)
-        target = groups.get(_name_key(name))
+        target = groups.get(name_key(name))
         if target is not None:
             target.documents.append(doc)
         else:
@@ -245,7 +233,7 @@ def draft_catalog(folder: Path, id_prefix: str = "P") -> Draft:
         cat = category_of(name)
         if cat is None:
             report.append(f"{label} {name}: category not recognised from the name; left empty")
-        names = {_name_key(w.name or "") for w in wordings}
+        names = {name_key(w.name or "") for w in wordings}
         if len(names) > 1:
             report.append(f"{label}: its filings print different names ({', '.join(sorted(w.name or '' for w in wordings))}); "
                           f"the current one is used")

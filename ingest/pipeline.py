@@ -7,13 +7,13 @@ a failure is recorded in the ledger with its reason and never stops the other fi
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from domain.errors import BrokerKGError, InputError, NotFoundError
+from domain.names import filing_order
 from domain.types import AUDIENCES, DOC_TYPES, ProductNamer
 from graph.store import GraphStore
 from index.analyzer import Analyzer
@@ -192,15 +192,6 @@ def import_catalog(
     return report
 
 
-_FILING = re.compile(r"[\[［【〔(（]\s*((?:19|20)\d{2})\s*[\]］】〕)）].*?(\d+)\s*号")
-
-
-def filing_key(filing_no: str | None, position: int) -> tuple[int, int, int]:
-    """Order of filings: year and number of the filing (利安人寿[2021]医疗保险011号), then catalog order."""
-    m = _FILING.search(filing_no or "")
-    return (int(m.group(1)), int(m.group(2)), position) if m else (0, 0, position)
-
-
 def order_filings(ingestor: Ingestor, product_id: str, documents: list[Path]) -> None:
     """A product's wording filed more than once: the latest filing is current, each earlier one is
     superseded (searched only when a question names it: 2011版, a year, its filing number)."""
@@ -208,7 +199,7 @@ def order_filings(ingestor: Ingestor, product_id: str, documents: list[Path]) ->
     for position, path in enumerate(documents):
         info = ingestor.graph.get_document(doc_id_for(path))
         if info and str(info.get("title") or "").rstrip().endswith("条款"):  # a wording, not its manual or notice
-            wordings.append((filing_key(info.get("filing_no"), position), info))
+            wordings.append(((*filing_order(info.get("filing_no")), position), info))
     wordings.sort(key=lambda w: w[0])
     filings = [str(info.get("filing_no") or "") for _, info in wordings]
     for i, (_, info) in enumerate(wordings):

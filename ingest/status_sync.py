@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InputError
+from domain.names import insurer_brand, name_key
 from graph.store import GraphStore
 
 NAME_KEYS = ("productname", "product_name", "name", "产品名称", "产品", "险种名称", "名称")
@@ -31,8 +32,6 @@ _STATUS_WORDS = {
     "暂停销售": "suspended", "暂停": "suspended", "suspended": "suspended",
     "在售": "on_sale", "恢复销售": "on_sale", "on_sale": "on_sale",
 }
-_BRACKETS = re.compile(r"[()（）\[\]【】〔〕<>《》「」\"'“”‘’·・\s]")
-_COMPANY = re.compile(r"(人寿|健康|财产|养老)?保险(股份)?有限(责任)?公司$|股份有限公司$|有限公司$")
 
 
 @dataclass
@@ -68,12 +67,6 @@ class SyncReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "changed": [asdict(c) for c in self.changed]}
-
-
-def name_key(name: str) -> str:
-    """A product name compared the way a person would: full-width folded, no spaces or brackets."""
-    text = unicodedata.normalize("NFKC", name)
-    return _BRACKETS.sub("", text).lower()
 
 
 def parse_date(value: str, where: str) -> str:
@@ -171,7 +164,7 @@ class Matcher:
     def __init__(self, products: list[dict[str, Any]]) -> None:
         self.by_key: dict[str, set[str]] = {}
         for p in products:
-            brand = _brand(str(p.get("insurer") or ""))
+            brand = insurer_brand(str(p.get("insurer") or ""))
             for name in [p.get("name"), *(p.get("aliases") or [])]:
                 if not name:
                     continue
@@ -187,12 +180,6 @@ class Matcher:
                 if found:
                     break
         return found
-
-
-def _brand(insurer: str) -> str:
-    """利安人寿保险股份有限公司 → 利安."""
-    short = _COMPANY.sub("", unicodedata.normalize("NFKC", insurer).strip())
-    return name_key(short)[:4] if short else ""
 
 
 def _keys(name: str, brand: str) -> list[str]:

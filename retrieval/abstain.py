@@ -17,8 +17,9 @@ from retrieval.analysis import Query
 from retrieval.linking import _norm, _strip_year
 from retrieval.rerank import haystack
 from retrieval.types import Evidence, RetrievalConfig
+from retrieval.variants import KINDS
 
-_KIND_ENDING = re.compile(r"(?:养老年金保险|年金保险|终身寿险|定期寿险|两全保险|重大疾病保险|疾病保险|医疗保险|意外伤害保险|护理保险|重疾险|医疗险|意外险|年金险|寿险)$")
+_KIND_ENDING = re.compile(rf"(?:{KINDS})$")
 _NOT_IN_CORPUS = "问题涉及的内容不在现有法规、条款和案例中"
 
 

@@ -18,11 +18,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.names import filing_year, insurer_brand
 from domain.numerals import cn_to_int, int_to_cn
 from domain.refs import ARTICLE_NO, article_key, law_key, normalize_article
 from graph.store import GraphStore
 from retrieval.lexicon import Lexicon
-from retrieval.variants import Family, VariantCheck, brand, families, load_brands
+from retrieval.variants import Family, VariantCheck, families, load_brands, pinyin
 from retrieval.variants import check as check_variants
 
 _ARTICLE_IN_QUESTION = re.compile(ARTICLE_NO)
@@ -76,9 +77,6 @@ class _Surface:
     text: str
     product_id: str
     name: str
-
-
-_FILING_YEAR = re.compile(r"[\[［【〔(（]\s*((?:19|20)\d{2})\s*[\]］】〕)）]")
 
 
 class Linker:
@@ -153,12 +151,12 @@ class Linker:
                 for row in rows:
                     self._family_rows.setdefault(_strip_year(_norm(row["name"])), []).append(row)
                 self._family_of = {row["product_id"]: _strip_year(_norm(row["name"])) for row in rows}
-                catalog_brands = {brand(str(row.get("insurer") or "")) for row in rows}
+                catalog_brands = {insurer_brand(str(row.get("insurer") or "")) for row in rows}
                 self._brands = tuple(sorted({*load_brands(), *(b for b in catalog_brands if len(b) >= 2)}, key=len, reverse=True))
                 self._names = [n for row in rows for n in (row["name"], *(row.get("aliases") or []))]
                 self._filings = {row["product_id"]: list(row.get("filings") or []) for row in rows}
                 self._filing_years = {
-                    row["product_id"]: {m.group(1) for f in row.get("filings") or [] for m in [_FILING_YEAR.search(f)] if m}
+                    row["product_id"]: {y for f in row.get("filings") or [] if (y := filing_year(f))}
                     for row in rows
                 }
                 self._product_lengths = sorted({len(s) for s in self._products}, reverse=True)
@@ -256,16 +254,6 @@ def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
         else:
             i += 1
     return found
-
-
-def pinyin(text: str) -> tuple[str, ...]:
-    """One syllable per character, tones dropped (瑞禾 and 瑞和 both rui he); other characters as they are."""
-    from pypinyin import Style, lazy_pinyin
-
-    out: list[str] = []
-    for ch in text:
-        out.extend(lazy_pinyin(ch, style=Style.NORMAL) if "\u4e00" <= ch <= "\u9fff" else [ch])
-    return tuple(out)
 
 
 def _homophones(text: str, table: dict[str, _Surface]) -> list[_Surface]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domain.names import insurer_brand, name_key
+
 _BRACKET_VARIANT = re.compile(r"^(.{2,20}?)[（(]([^）)]{1,6})[）)]")
 _NOT_VARIANT = re.compile(r"^(?:分红型|万能型|投资连结型|\d{2,4}版?)$")
 # a variant as brokers write it after the name: 臻享版, 金瑜版, C款, B款, 尊享1号, 青松2号
@@ -22,13 +24,6 @@ _ASKED_VARIANT = re.compile(r"^的?((?:[\u4e00-\u9fff]{1,2}\d?号)|(?:[\u4e00-\u
 _NAME_WITH_VARIANT = re.compile(
     r"([\u4e00-\u9fff]{2,8}?)((?:臻享|尊享|典藏|惠民|智享|馨享|青松|青竹|金瑜|金琪|至尊|优享|悦享|乐享|畅享|精选|升级|旗舰)版|[A-Z]款)"
 )
-_SPACES = re.compile(r"[\s（）()【】\[\]]")
-
-
-def _key(text: str) -> str:
-    return _SPACES.sub("", unicodedata.normalize("NFKC", text)).lower()
-
-
 @dataclass
 class Family:
     stem: str  # normalised name before the variant (利安颐享年年)
@@ -44,15 +39,14 @@ class VariantCheck:
     not_meant: list[str] = field(default_factory=list)  # linked names the question means another variant of
 
 
-def _sounds(text: str) -> tuple[str, ...]:
+def pinyin(text: str) -> tuple[str, ...]:
+    """One syllable per character, tones dropped (瑞禾 and 瑞和 both rui he); other characters as they are."""
     from pypinyin import Style, lazy_pinyin
 
-    return tuple(lazy_pinyin(text, style=Style.NORMAL))
-
-
-def brand(insurer: str) -> str:
-    """利安人寿保险股份有限公司 → 利安: what an insurer puts in front of some product names."""
-    return _key(re.sub(r"(人寿|健康|财产|养老)?保险.*$", "", unicodedata.normalize("NFKC", insurer)))[:4]
+    out: list[str] = []
+    for ch in text:
+        out.extend(lazy_pinyin(ch, style=Style.NORMAL) if "\u4e00" <= ch <= "\u9fff" else [ch])
+    return tuple(out)
 
 
 def families(products: list[dict[str, Any]]) -> dict[str, Family]:
@@ -63,9 +57,9 @@ def families(products: list[dict[str, Any]]) -> dict[str, Family]:
         m = _BRACKET_VARIANT.match(name)
         if not m or _NOT_VARIANT.match(m.group(2).strip()):
             continue
-        stem, variant = _key(m.group(1)), _key(m.group(2))
+        stem, variant = name_key(m.group(1)), name_key(m.group(2))
         stems = {stem}
-        mark = brand(str(p.get("insurer") or ""))
+        mark = insurer_brand(str(p.get("insurer") or ""))
         if mark and stem.startswith(mark) and len(stem) - len(mark) >= 2:
             stems.add(stem[len(mark):])
         for s in stems:
@@ -81,14 +75,14 @@ def check(question: str, table: dict[str, Family], linked_names: list[str], know
     """``linked_names``: the catalog names of the products the question links; ``known_names``:
     every catalog name and alias (to tell an unknown product from a known one)."""
     result = VariantCheck()
-    text = _key(question)
-    linked = {_key(n) for n in linked_names}
+    text = name_key(question)
+    linked = {name_key(n) for n in linked_names}
     # a variant written right after a linked product's name that the product does not have (吉瑞尊享版)
     for span in sorted(spans, key=len, reverse=True):
-        at = text.find(_key(span))
-        m = _NAMED_VARIANT.match(text[at + len(_key(span)):]) if at >= 0 else None
-        if m and not any(m.group(1) in n for n in linked) and not any(_key(span) in stem or stem in _key(span) for stem in table):
-            result.missing, result.siblings = f"{_key(span)}{m.group(1)}", sorted(linked_names)
+        at = text.find(name_key(span))
+        m = _NAMED_VARIANT.match(text[at + len(name_key(span)):]) if at >= 0 else None
+        if m and not any(m.group(1) in n for n in linked) and not any(name_key(span) in stem or stem in name_key(span) for stem in table):
+            result.missing, result.siblings = f"{name_key(span)}{m.group(1)}", sorted(linked_names)
             result.not_meant = list(linked_names)  # 吉瑞尊享版 is not 吉瑞: no answer from it, no flag for it
             return result
     for stem in sorted(table, key=len, reverse=True):
@@ -103,14 +97,14 @@ def check(question: str, table: dict[str, Family], linked_names: list[str], know
             asked += "款"  # 爱无限C → C款
         names = sorted(family.members.values())
         if asked and asked not in family.members:
-            asked = next((v for v in family.members if _sounds(v) == _sounds(asked)), asked)  # 珍享版 → 臻享版
-        if asked and asked not in family.members and not any(_key(n) in linked for n in names if asked in _key(n)):
+            asked = next((v for v in family.members if pinyin(v) == pinyin(asked)), asked)  # 珍享版 → 臻享版
+        if asked and asked not in family.members and not any(name_key(n) in linked for n in names if asked in name_key(n)):
             result.missing, result.siblings = f"{stem}{asked}", names
             return result
-        if not asked and len(family.members) > 1 and not any(_key(n) in linked for n in names):
+        if not asked and len(family.members) > 1 and not any(name_key(n) in linked for n in names):
             result.ambiguous, result.siblings = stem, names
         return result
-    known = " ".join(_key(n) for n in known_names)
+    known = " ".join(name_key(n) for n in known_names)
     for m in _NAME_WITH_VARIANT.finditer(text):
         stem = m.group(1)
         if not linked_names and stem not in known and stem[-2:] not in known:
@@ -122,10 +116,9 @@ def check(question: str, table: dict[str, Family], linked_names: list[str], know
 
 # A product's name ends in its kind of cover; what stands before it names the product (利安传家福终身寿险,
 # 太平洋金佑人生终身寿险). Questions (什么是终身寿险) and kinds of product (增额终身寿险) are no names.
-_KIND = re.compile(
-    r"([\u4e00-\u9fffA-Za-z0-9]{3,12}?)(?:养老年金保险|年金保险|终身寿险|定期寿险|两全保险|重大疾病保险|疾病保险|医疗保险|"
-    r"意外伤害保险|护理保险|重疾险|医疗险|意外险|年金险|寿险)"
-)
+KINDS = ("养老年金保险|年金保险|终身寿险|定期寿险|两全保险|重大疾病保险|疾病保险|医疗保险|"
+         "意外伤害保险|护理保险|重疾险|医疗险|意外险|年金险|寿险")  # how a product's name ends
+_KIND = re.compile(rf"([\u4e00-\u9fffA-Za-z0-9]{{3,12}}?)(?:{KINDS})")
 _NOT_A_NAME = re.compile(r"[么哪些怎样是的买有这那个种类和或与跟给帮让把被对在从向我你他她它们请问吗呢吧想要能可会该]|"
                          r"^(?:增额|定额|团体|个人|少儿|成人|养老|分红|万能|投连|终身|定期|百万|长期|短期|综合|普通|高端|中端|"
                          r"附加|主险|商业|传统|网红|互联网|线上|返还|消费)+$")
