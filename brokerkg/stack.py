@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from index.analyzer import Analyzer
     from index.embedders.base import Embedder
     from index.vectors.base import VectorIndex
+    from ingest.fact_proposals import FactProposer
     from ingest.pipeline import Ingestor
     from prompts import Prompt
     from retrieval.generate import Generator
@@ -129,12 +130,14 @@ class Stack:
             linker = Linker(graph, lexicon)
             analyzer.add_words(linker.product_words())
             prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
+            model = self._chat_model()
             retriever = Retriever(
                 graph, index, embedder, analyzer, linker, config=self._retrieval_config(),
-                reranker=self._reranker(), generator=self._generator(prompts, analyzer),
+                reranker=self._reranker(), generator=self._generator(model, prompts, analyzer),
             )
             ingestor = Ingestor(
                 graph, index, embedder, analyzer, linker, max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
+                proposer=self._proposer(model, prompts),
             )
             self._services = Services(graph, index, embedder, analyzer, lexicon, linker, prompts, retriever, ingestor)
         except BaseException:
@@ -164,18 +167,32 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _generator(self, prompts: dict[tuple[str, str], Prompt], analyzer: Analyzer) -> Generator | None:
-        from retrieval.generate import Generator, chat_model
+    def _chat_model(self) -> Any:
+        from retrieval.generate import chat_model
 
         s = self.settings
-        model = chat_model(
+        return chat_model(
             s.llm_provider, base_url=s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key,
             temperature=s.llm_temperature, timeout_s=s.llm_timeout_s,
         )
+
+    def _generator(self, model: Any, prompts: dict[tuple[str, str], Prompt], analyzer: Analyzer) -> Generator | None:
+        from retrieval.generate import Generator
+
+        s = self.settings
         if model is None:
             return None
         logger.info("generated answers: %s model %s at %s", s.llm_provider, s.llm_model, s.llm_base_url or "default URL")
         return Generator(model, prompts, analyzer, name=f"{s.llm_provider}:{s.llm_model}")
+
+    def _proposer(self, model: Any, prompts: dict[tuple[str, str], Prompt]) -> FactProposer | None:
+        """A chat model's proposals for facts the rules did not read (checked against the clause)."""
+        from ingest.fact_proposals import FactProposer
+
+        prompt = prompts.get(("facts", "ingest"))
+        if model is None or prompt is None:
+            return None
+        return FactProposer(model, prompt, name=f"{self.settings.llm_provider}:{self.settings.llm_model}")
 
     def _embedder(self) -> Embedder:
         s = self.settings

@@ -101,6 +101,7 @@ class Fact:
     max: float | None = None
     options: tuple[Any, ...] = ()  # choices the policyholder makes (保险期间 10/20/30年…)
     qualifier: str = ""  # per year / per accident …
+    extracted_by: str = "rules"  # "rules", or "model:<name>" for a chat model's proposal checked against the clause
 
     @property
     def label(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from domain.facts import FACT_TYPES, Fact
 from domain.numerals import cn_to_int
 from domain.text import join_spread
+from ingest import quantities as q
 
 _NUM = r"(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)"
 
@@ -70,10 +71,28 @@ def _normalise(text: str) -> str:
     return re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", join_spread(text))  # 10,000元 → 10000元
 
 
-# A rule yields (fact type, canonical value, display, extra Fact fields, the match) for one section's text.
+# A rule yields (fact type, canonical value, display, extra Fact fields, the match) for one section's
+# text; it is given the section's heading too (``1.3 投保年龄``), which says what the clause is about.
 Found = Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]
-Rule = Callable[[str], Found]
+Rule = Callable[[str, str], Found]
 RULES: list[Rule] = []
+# Rules of the general grammar (ingest.quantities): they read a value next to its topic word,
+# whatever the sentence around it; a template above wins where both read the same fact.
+GENERAL: list[Rule] = []
+
+# The clause headings that state each fact: a value read in its own clause wins over one read
+# in passing elsewhere (a benefit clause mentioning an age, a definition mentioning a period).
+TOPICS: dict[str, str] = {
+    "age_min": r"投保年龄|投保范围|投保条件|被保险人范围|承保年龄",
+    "age_max": r"投保年龄|投保范围|投保条件|被保险人范围|承保年龄",
+    "term": r"保险期间|保障期间|保险期限",
+    "cooling_off": r"犹豫期|冷静期",
+    "waiting_period": r"等待期|观察期",
+    "grace_period": r"宽限期|保险费的?(?:支付|交纳|交付)",
+    "policy_loan": r"贷款|借款",
+    "annuity_start_age": r"领取年龄|开始领取|年金|养老保险金",
+    "annuity_ratio": r"年金|养老保险金|生存保险金",
+}
 
 
 def rule(fn: Rule) -> Rule:
@@ -81,31 +100,13 @@ def rule(fn: Rule) -> Rule:
     return fn
 
 
+def general(fn: Rule) -> Rule:
+    GENERAL.append(fn)
+    return fn
+
+
 def _n(name: str) -> str:
     return rf"(?P<{name}>\d+|[零〇一二两三四五六七八九十百千]+)"
-
-
-# An entry-age range however it is phrased: 投保年龄为出生满28日至55周岁 / 投保年龄范围为0周岁（须出生满28日）
-# 至70周岁 / 凡出生满28日至60周岁者 / 年满18周岁至70周岁 / 年龄在18周岁至50周岁之间.
-_AGE_RANGE = re.compile(
-    rf"(?:投保年龄|年龄|凡|年满)[^。；]{{0,16}}?"
-    rf"(?:出生满?{_n('d1')}(?:日|天)|{_n('y1')}周岁(?:（须?出生满?{_n('d2')}(?:日|天)）)?)"
-    rf"(?:（含）)?(?:至|到|－|—|-|~){_n('y2')}周岁"
-)
-
-
-@rule
-def _age(text: str) -> Found:
-    m = _AGE_RANGE.search(text)
-    if m:
-        days = m.group("d1") or m.group("d2")
-        if days:
-            yield "age_min", _int(days), f"出生满{_int(days)}日", {}, m
-        else:
-            years = _int(m.group("y1"))
-            yield "age_min", years * 365, f"{years}周岁", {"qualifier": "周岁"}, m
-        top = _int(m.group("y2"))
-        yield "age_max", top, f"{top}周岁", {}, m
 
 
 # Facts stated as one number: (fact, pattern — its first matched group is the number, display).
@@ -130,7 +131,7 @@ NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
 
 
 @rule
-def _numbers(text: str) -> Found:
+def _numbers(text: str, heading: str = "") -> Found:
     for key, pattern, display in NUMBER_RULES:
         m = re.search(pattern, text)
         if m:
@@ -139,21 +140,26 @@ def _numbers(text: str) -> Found:
 
 
 @rule
-def _term(text: str) -> Found:
+def _term(text: str, heading: str = "") -> Found:
     m = re.search(rf"保险期间[^。；]{{0,30}}?最长不超过{_NUM}年", text)
     if m:
         n = _int(m.group(1))
         yield "term", f"最长不超过{n}年", f"最长不超过{n}年", {}, m
         return
-    m = re.search(r"保险期间(?:为|是|有|分为|自[^，。；]{0,20}?生效日的?零时起[，,]?至|(?=\d))([^，。；]+)", text)
+    m = re.search(r"保险期间(?:为|是|有|分为|(?P<since>自[^，。；]{0,20}?生效日的?零时起[，,]?至)|(?=\d))([^，。；]+)", text)
     if not m:
         return
-    phrase = m.group(1)
-    if phrase.startswith("被保险人终身"):
+    phrase = m.group(2)
+    if re.match(r"(?:被保险人)?终身", phrase):
         yield "term", "终身", "终身", {}, m
         return
-    years = list(dict.fromkeys(int(y) for y in re.findall(r"(\d+)年", phrase)))
-    ages = list(dict.fromkeys(int(a) for a in re.findall(r"(\d+)周岁", phrase)))
+    years = list(dict.fromkeys(q.integer(y) for y in re.findall(rf"({q.NUM})年(?!龄)", phrase)))
+    ages = list(dict.fromkeys(q.integer(a) for a in re.findall(rf"({q.NUM})周岁", phrase)))
+    if m.group("since") and not years and not ages and re.search(r"(?<![时点])止$", phrase) \
+            and not re.search(r"身故|期满|终止", phrase) and len(phrase) <= 30:
+        until = "至" + phrase[:-1]  # 自生效日零时起，至主险合同最后一期保险费的支付日止
+        yield "term", until, until, {}, m
+        return
     if len(years) + len(ages) > 1:
         options = tuple([f"{y}年" for y in years] + [f"至{a}周岁" for a in ages])
         yield "term", "/".join(options), "、".join(options) + "（投保时选择）", {"options": options}, m
@@ -164,7 +170,7 @@ def _term(text: str) -> Found:
 
 
 @rule
-def _medical(text: str) -> Found:
+def _medical(text: str, heading: str = "") -> Found:
     m = re.search(rf"年度保险金额为{_NUM}(万元|元)", text)
     if m:
         value = _amount(m.group(1), m.group(2))
@@ -196,7 +202,7 @@ def _medical(text: str) -> Found:
 
 
 @rule
-def _annuity(text: str) -> Found:
+def _annuity(text: str, heading: str = "") -> Found:
     m = re.search(rf"自被保险人年满{_NUM}周岁后的首个保单周年日起(?:（年金领取起始年龄也可选择{_NUM}周岁)?", text)
     if m and "年金" in text[m.start(): m.end() + 80]:
         start = _int(m.group(1))
@@ -206,24 +212,123 @@ def _annuity(text: str) -> Found:
 
 
 @rule
-def _no_loan(text: str) -> Found:
+def _no_loan(text: str, heading: str = "") -> Found:
     m = re.search(r"不提供保单贷款", text)
     if m:
         yield "policy_loan", 0, "不提供保单贷款", {}, m
 
 
+def _about(key: str, heading: str) -> bool:
+    return key in TOPICS and re.search(TOPICS[key], heading) is not None
+
+
+def _sentence_start(text: str, pos: int) -> int:
+    return max(text.rfind(p, 0, pos) for p in "。；;\n") + 1
+
+
+def _sentence_end(text: str, pos: int) -> int:
+    ends = [i for i in (text.find(p, pos) for p in "。；;\n") if i != -1]
+    return min(ends) if ends else len(text)
+
+
+@general
+def _age_range(text: str, heading: str = "") -> Found:
+    """An entry-age range: anywhere in the clause about who may apply; elsewhere only when the
+    sentence introduces it as an age (年龄, 凡, 年满, 投保)."""
+    pos = 0
+    while (r := q.age_range(text, pos)) is not None:
+        m = r.match
+        lead = text[_sentence_start(text, m.start()): m.start()]
+        during = text.startswith("期间", m.end())  # 年满18周岁至60周岁期间身故: a stretch of life, not entry ages
+        if _about("age_max", heading) or (re.search(r"年龄|凡|年满|投保", lead) and not during):
+            extra = {"qualifier": "周岁"} if r.min_years is not None else {}
+            yield "age_min", r.min_days, r.min_display, extra, m
+            yield "age_max", r.max_years, f"{r.max_years}周岁", {}, m
+            return
+        pos = m.end()
+
+
+# Periods in days named by their topic word: 有15日的犹豫期 / 宽限期为六十天 / 90天（含）为观察期.
+_PERIOD_WORDS = (("cooling_off", "犹豫期|冷静期"), ("grace_period", "宽限期"), ("waiting_period", "等待期|观察期"))
+
+
+@general
+def _periods(text: str, heading: str = "") -> Found:
+    for key, words in _PERIOD_WORDS:
+        m = q.days_near(text, words)
+        if m:
+            n = q.integer(m.group("n"))
+            yield key, n, f"{n}日", {}, m
+    # a waiting period chosen at application: 等待期 … 0日、30日、60日、90日
+    for topic in re.finditer(r"等待期|观察期", text):
+        found = q.choices(text, "日", topic.end(), min(topic.end() + 40, len(text)))
+        if found and "选择" in text[_sentence_start(text, topic.start()): found[1].end()] + text[found[1].end(): found[1].end() + 6] \
+                or found and _about("waiting_period", heading) and "选择" in text:
+            days, m = found
+            yield "waiting_period", "/".join(map(str, days)), "、".join(f"{d}日" for d in days) + "（投保时选择）", \
+                {"options": tuple(days), "min": min(days), "max": max(days)}, m
+            return
+
+
+@general
+def _annuity_ages(text: str, heading: str = "") -> Found:
+    """Start ages to choose from: 开始领取年龄…分为60、65、70和75周岁四种，女性…55、60、65、70和75周岁五种."""
+    for topic in re.finditer(r"领取(?:的)?(?:起始)?年龄", text):
+        end, pos, ages, first = _sentence_end(text, topic.end()), topic.end(), [], None
+        while (found := q.choices(text, "周岁", pos, end)) is not None:
+            ages += found[0]
+            first = first or found[1]
+            pos = found[1].end()
+        options = sorted(set(ages))
+        if first and len(options) > 1:
+            yield "annuity_start_age", "/".join(map(str, options)), "、".join(map(str, options)) + "周岁（投保时选择）", \
+                {"options": tuple(options)}, first
+            return
+
+
+@general
+def _annuity_table(text: str, heading: str = "") -> Found:
+    """A yearly payout read from the benefit table the clause points to: 按基本保险金额乘以养老保险金
+    给付比例（见下表）…领取方式 给付比例 年领 100% 月领 8.50%."""
+    m = re.search(r"按(?:基本)?保险金额乘以(?:年金|养老保险金|养老金)给付比例[（(]见下表[）)]", text)
+    if not m:
+        return
+    row = re.compile(r"年领[^\d%。；]{0,6}(\d+(?:\.\d+)?)%").search(text, m.end(), min(len(text), m.end() + 160))
+    if row:
+        n = q.number(row.group(1))
+        value = int(n) if n.is_integer() else n
+        yield "annuity_ratio", value, f"每年基本保险金额的{value}%（年领，见给付比例表）", {"qualifier": "年领"}, m
+
+
+@general
+def _loan(text: str, heading: str = "") -> Found:
+    m = re.search(r"(?:贷款|借款)(?:的)?(?:金额|数额|额度)[^。；]{0,40}?不(?:得|能)?(?:超过|高于)[^。；]{0,40}?的(\d+(?:\.\d+)?)%", text)
+    if m:
+        n = q.number(m.group(1))
+        value = int(n) if n.is_integer() else n
+        yield "policy_loan", value, f"现金价值的{value}%", {}, m
+
+
 def extract_facts(sections: Iterable[Any], chunk_of: dict[str, str] | None = None) -> list[Fact]:
-    """Facts of one policy wording. ``sections``: objects with ``locator`` and ``text``;
-    ``chunk_of``: locator → the chunk id to cite. The first statement of a fact wins."""
-    found: dict[str, Fact] = {}
-    for section in sections:
+    """Facts of one policy wording. ``sections``: objects with ``locator``, ``heading_path`` and
+    ``text``; ``chunk_of``: locator → the chunk id to cite.
+
+    Where a fact is stated more than once, the statement in the clause about it wins (its
+    heading names the topic: ``1.3 投保年龄``), then a template over the general grammar, then
+    the first in the wording."""
+    best: dict[str, tuple[tuple[int, int, int], Fact]] = {}
+    for order, section in enumerate(sections):
         text = _normalise(section.text)
-        for extract in RULES:
-            for key, value, display, extra, match in extract(text):
-                if key in found:
-                    continue
-                found[key] = Fact(
-                    type=key, value=value, display=display, raw=_sentence(text, match.start(), match.end()),
-                    locator=section.locator, chunk_id=(chunk_of or {}).get(section.locator), **extra,
-                )
-    return [found[t.key] for t in FACT_TYPES if t.key in found]
+        path = getattr(section, "heading_path", None) or []
+        heading = path[-1] if path else ""
+        for tier, rules in enumerate((RULES, GENERAL)):
+            for extract in rules:
+                for key, value, display, extra, match in extract(text, heading):
+                    rank = (0 if _about(key, heading) else 1, tier, order)
+                    if key in best and best[key][0] <= rank:
+                        continue
+                    best[key] = rank, Fact(
+                        type=key, value=value, display=display, raw=_sentence(text, match.start(), match.end()),
+                        locator=section.locator, chunk_id=(chunk_of or {}).get(section.locator), **extra,
+                    )
+    return [best[t.key][1] for t in FACT_TYPES if t.key in best]

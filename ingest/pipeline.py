@@ -19,6 +19,7 @@ from graph.store import GraphStore
 from index.analyzer import Analyzer
 from index.embedders.base import Embedder
 from index.vectors.base import VectorIndex
+from ingest.fact_proposals import FactProposer
 from ingest.parse import DocumentParser, doc_id_for, expand_paths
 from ingest.writer import DocumentWriter
 
@@ -72,8 +73,10 @@ class Ingestor:
         analyzer: Analyzer,
         namer: ProductNamer,
         max_file_bytes: int,
+        proposer: FactProposer | None = None,
     ) -> None:
         self.graph = graph
+        self.proposer = proposer  # a chat model's proposals for the facts the rules did not read
         self.analyzer = analyzer
         self.namer = namer
         self.parser = DocumentParser(namer, f"{analyzer.vocabulary}|{embedder.name}", max_file_bytes)
@@ -132,6 +135,11 @@ class Ingestor:
             report.unchanged.append(str(path))
             return 0
         doc = self.parser.parse(path, doc_type, audience, product_id, data)
+        if self.proposer and doc.doc_type == "clause" and doc.product_id:
+            first_chunk: dict[str, str] = {}
+            for chunk in doc.chunks:
+                first_chunk.setdefault(chunk.locator, chunk.chunk_id)
+            doc.facts += self.proposer.propose(doc.sections, doc.facts, first_chunk)
         self.writer.write(doc, set((existing or {}).get("chunk_ids") or []))
         report.ingested.append(str(path))
         report.chunks += len(doc.chunks)

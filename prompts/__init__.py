@@ -24,10 +24,13 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from domain.errors import ConfigError
 
 AUDIENCES = ("broker", "cs_bot", "compliance")
+# Templates of tasks done while ingesting (reading facts) serve no audience.
+INGEST = "ingest"
 _FRONT = re.compile(r"^---\n(.*?)\n---\n", re.S)
 _PART = re.compile(r"^# (system|user)\s*$", re.M)
 
@@ -49,6 +52,14 @@ class Prompt:
         return self.system.format(**values), self.user.format(**values)
 
 
+def message_text(message: Any) -> str:
+    """The text of a chat model's reply (a LangChain message, content blocks or a string)."""
+    content = getattr(message, "content", message)
+    if isinstance(content, list):  # content blocks
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content or "")
+
+
 def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
@@ -64,8 +75,8 @@ def parse(text: str, source: str) -> Prompt:
     for key in ("task", "audience", "placeholders"):
         if not meta.get(key):
             raise ConfigError(f"{source}: front matter lacks '{key}'")
-    if meta["audience"] not in AUDIENCES:
-        raise ConfigError(f"{source}: audience '{meta['audience']}' is not one of {', '.join(AUDIENCES)}")
+    if meta["audience"] not in (*AUDIENCES, INGEST):
+        raise ConfigError(f"{source}: audience '{meta['audience']}' is not one of {', '.join((*AUDIENCES, INGEST))}")
     declared = tuple(p.strip() for p in meta["placeholders"].strip("[]").split(",") if p.strip())
     body = text[m.end() :]
     parts = _PART.split(body)

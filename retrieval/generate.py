@@ -26,7 +26,7 @@ from typing import Any
 from domain.errors import ConfigError, DependencyError
 from domain.numerals import cn_to_int
 from index.analyzer import STOPWORDS, Analyzer
-from prompts import Prompt
+from prompts import Prompt, message_text
 from retrieval.types import Evidence
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class Generator:
         except Exception as exc:  # any provider error: the extractive answer is the safety net
             logger.warning("chat model %s failed (%s); extractive answer used", self.name, type(exc).__name__)
             return Verified(text="", fallback=True, removed=[("", f"model error: {type(exc).__name__}")])
-        return self.verifier.verify(_text(reply), evidence)
+        return self.verifier.verify(message_text(reply), evidence)
 
     def stream(self, question: str, evidence: list[Evidence], audience: str = "broker") -> Iterator[tuple[str, Verified]]:
         """Yield verified sentences as the model writes them: (sentence or '', running result)."""
@@ -165,7 +165,7 @@ class Generator:
         raw = ""
         try:
             for chunk in self.model.stream(self.messages(question, evidence, audience)):
-                piece = _text(chunk)
+                piece = message_text(chunk)
                 buffer += piece
                 raw += piece
                 parts = _SENTENCE_END.split(buffer)
@@ -197,13 +197,6 @@ class Generator:
             return None
         result.kept.append(kept)
         return _join([kept])[0]
-
-
-def _text(message: Any) -> str:
-    content = getattr(message, "content", message)
-    if isinstance(content, list):  # content blocks
-        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-    return str(content or "")
 
 
 def chat_model(provider: str, *, base_url: str, model: str, api_key: str, temperature: float, timeout_s: float) -> Any:
