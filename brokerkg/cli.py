@@ -16,7 +16,7 @@ from typing import Any
 from api.security import ROLES
 from brokerkg import __version__
 from brokerkg.settings import Settings, load_settings
-from domain.errors import BrokerKGError, DataDirBusyError
+from domain.errors import BrokerKGError, DataDirBusyError, InputError
 
 logger = logging.getLogger("brokerkg")
 
@@ -217,11 +217,35 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_facts(args: argparse.Namespace) -> int:
+    """Fact extraction against hand-annotated fact tables (CSV): pure parsing of the wordings in --corpus."""
+    from ingest.fact_eval import load_table, score
+
+    if not args.corpus:
+        raise InputError("--corpus DIR is required with a fact table: the folder holding the wordings its 'file' column names")
+    rows = load_table([Path(p) for p in args.questions])
+    misses_of = ({args.split} if args.split else {r["split"] for r in rows if not r["split"].startswith("heldout")}) if args.misses else set()
+    results = score(rows, Path(args.corpus), misses_of)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            print(r.line())
+    for r in results:
+        for miss in r.misses:
+            print(f"[{r.split}] {miss}", file=sys.stderr)
+    return 0
+
+
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
     from retrieval.evaluation import format_table, load_golden, run_eval
 
-    items = load_golden(Path(args.questions))
+    if all(p.lower().endswith(".csv") for p in args.questions):
+        return cmd_eval_facts(args)
+    if len(args.questions) != 1:
+        raise InputError("give one question set (QUESTIONS.jsonl), or one or more fact tables (FACTS.csv)")
+    items = load_golden(Path(args.questions[0]))
     try:
         stack = Stack(settings).open()
     except DataDirBusyError as exc:
@@ -580,14 +604,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--batch", type=int, default=256)
     v.set_defaults(func=cmd_vectors_migrate)
 
-    p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency)")
-    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency), "
+                                    "or fact extraction against fact tables (FACTS.csv … --corpus DIR)")
+    p.add_argument("questions", metavar="QUESTIONS.jsonl|FACTS.csv", nargs="+")
+    p.add_argument("--corpus", default=None, metavar="DIR", help="with fact tables: the folder of the wordings they annotate")
     p.add_argument("--baselines", action="store_true", help="also run BM25 only, dense only and a naive LangChain RAG")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--by-kind", action="store_true", help="break our pipeline's figures down by question kind")
     p.add_argument("--misses", action="store_true", help="list our pipeline's misses on stderr")
-    p.add_argument("--split", default=None, help="--misses of this split only (dev): keep a held-out half unseen")
+    p.add_argument("--split", default=None, help="--misses of this split only (dev): keep a held-out half unseen "
+                                                 "(fact tables: by default splits named heldout* are never listed)")
     p.set_defaults(func=cmd_eval)
     return parser
 

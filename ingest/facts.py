@@ -114,15 +114,15 @@ NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
     ("waiting_period", rf"(?:生效|复效)[^。；]{{0,24}}?起[^。；\d]{{0,6}}{_NUM}(?:日|天)(?:内|以内)?(?:（含第?{_NUM}(?:日|天)）)?[^。；\d]{{0,12}}?为等待期"
                        rf"|起[^。；\d]{{0,6}}{_NUM}(?:日|天)（[^）]{{0,20}}(?:等待期|观察期)|(?:等待期|观察期)为{_NUM}(?:日|天)"
                        rf"|(?:等待期|观察期)为[^。；\d]{{0,16}}?起{_NUM}(?:日|天)"
-                       rf"|{_NUM}(?:日|天)[^。；\d]{{0,8}}?(?:称为|即为|即|为)(?:等待期|观察期)", "{n}日"),
+                       rf"|{_NUM}(?:日|天)[^。；\d]{{0,10}}?(?:称为|即为|即|为)[“\"]?(?:等待期|观察期)", "{n}日"),
     ("cooling_off", rf"有{_NUM}(?:日|天)的(?:犹豫期|冷静期)|(?:犹豫期|冷静期)为{_NUM}(?:日|天)|{_NUM}(?:日|天)（即(?:犹豫期|冷静期)）"
                     rf"|{_NUM}(?:日|天)(?:内|以内)?为(?:犹豫期|冷静期)", "{n}日"),
     ("grace_period", rf"{_NUM}(?:日|天)为宽限期|宽限期为{_NUM}(?:日|天)", "{n}日"),
     ("mild_payout", r"按[^。；，]{0,10}?基本保险金额的(\d+)%给付轻症疾病保险金", "基本保险金额的{n}%"),
-    ("mild_times", rf"轻症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
+    ("mild_times", rf"轻症疾病保险金累计给付(?:次数)?以{_NUM}次为限", "{n}次"),
     ("mild_kinds", rf"约定的轻症疾病共{_NUM}种|所附{_NUM}种轻症疾病", "{n}种"),
     ("moderate_payout", r"按[^。；，]{0,10}?基本保险金额的(\d+)%给付中症疾病保险金", "基本保险金额的{n}%"),
-    ("moderate_times", rf"中症疾病保险金累计给付以{_NUM}次为限", "{n}次"),
+    ("moderate_times", rf"中症疾病保险金累计给付(?:次数)?以{_NUM}次为限", "{n}次"),
     ("moderate_kinds", rf"约定的中症疾病共{_NUM}种|所附{_NUM}种中症疾病", "{n}种"),
     ("ci_kinds", rf"约定的重大疾病共{_NUM}种|所附{_NUM}种重大疾病", "{n}种"),
     ("annuity_ratio", r"每年按[^。；，]{0,10}?保险金额的(\d+)%给付(?:一次)?(?:年金|养老保险金|养老金)", "每年保险金额的{n}%"),
@@ -150,11 +150,15 @@ def _term(text: str, heading: str = "") -> Found:
     if not m:
         return
     phrase = m.group(2)
-    if re.match(r"(?:被保险人)?终身", phrase):
-        yield "term", "终身", "终身", {}, m
-        return
     years = list(dict.fromkeys(q.integer(y) for y in re.findall(rf"({q.NUM})年(?!龄)", phrase)))
     ages = list(dict.fromkeys(q.integer(a) for a in re.findall(rf"({q.NUM})周岁", phrase)))
+    if re.match(r"(?:被保险人)?终身", phrase):
+        if not re.match(r"(?:被保险人)?终身(?:和|或|、)", phrase) or not (years or ages):
+            yield "term", "终身", "终身", {}, m
+            return
+        options = ("终身", *[f"{y}年" for y in years], *[f"至{a}周岁" for a in ages])  # 有被保险人终身和至80周岁两种
+        yield "term", "/".join(options), "、".join(options) + "（投保时选择）", {"options": options}, m
+        return
     if m.group("since") and not years and not ages and re.search(r"(?<![时点])止$", phrase) \
             and not re.search(r"身故|期满|终止", phrase) and len(phrase) <= 30:
         until = "至" + phrase[:-1]  # 自生效日零时起，至主险合同最后一期保险费的支付日止
@@ -175,15 +179,17 @@ def _medical(text: str, heading: str = "") -> Found:
     if m:
         value = _amount(m.group(1), m.group(2))
         yield "annual_limit", value, _yuan(value), {}, m
-    m = re.search(rf"(年|每次事故)免赔额为{_NUM}(万元|元)", text) or re.search(rf"免赔额为(每年|每次事故)?{_NUM}(万元|元)", text)
+    m = re.search(rf"(年|每次事故)免赔额为{_NUM}(万元|元)", text) or re.search(rf"免赔额为(每年|每次事故)?(?:人民币)?{_NUM}(万元|元)", text)
     if m:
         value = _amount(m.group(2), m.group(3))
         qualifier = "每次事故" if m.group(1) == "每次事故" else "每年"
         yield "deductible", value, f"{qualifier}{_yuan(value)}", {"qualifier": qualifier}, m
-    found = list(re.finditer(r"赔付比例为(\d+)%", text))
+    # 赔付比例为80% / 给付比例为90% (给付 only for expenses: an illness benefit's 给付比例 is another thing)
+    found = [f for f in re.finditer(r"(赔付|给付)比例为(\d+)%", text)
+             if f.group(1) == "赔付" or re.search(r"免赔|医疗|费用", text[_sentence_start(text, f.start()): f.end()])]
     if found:
         m = found[0]
-        ratios = [int(f.group(1)) for f in found]
+        ratios = [int(f.group(2)) for f in found]
         low, high = min(ratios), max(ratios)
         display = f"{high}%" if low == high else f"{low}%–{high}%（视是否以社保身份投保和结算）"
         yield "payout_ratio", high if low == high else f"{low}-{high}", display, {"min": low, "max": high}, m
@@ -241,9 +247,15 @@ def _age_range(text: str, heading: str = "") -> Found:
         lead = text[_sentence_start(text, m.start()): m.start()]
         during = text.startswith("期间", m.end())  # 年满18周岁至60周岁期间身故: a stretch of life, not entry ages
         if _about("age_max", heading) or (re.search(r"年龄|凡|年满|投保", lead) and not during):
-            extra = {"qualifier": "周岁"} if r.min_years is not None else {}
-            yield "age_min", r.min_days, r.min_display, extra, m
-            yield "age_max", r.max_years, f"{r.max_years}周岁", {}, m
+            ranges, end = [r], _sentence_end(text, m.end())
+            while (more := q.age_range(text, ranges[-1].match.end())) is not None and more.match.end() <= end:
+                ranges.append(more)  # 女性40周岁至75周岁，男性40周岁至72周岁
+            low = min(ranges, key=lambda x: x.min_days)
+            top = max(x.max_years for x in ranges)
+            extra = {"qualifier": "周岁"} if low.min_years is not None else {}
+            differs = {"qualifier": "因性别或条件而异"} if len({(x.min_days, x.max_years) for x in ranges}) > 1 else {}
+            yield "age_min", low.min_days, low.min_display, extra | differs, m
+            yield "age_max", top, f"{top}周岁", differs, m
             return
         pos = m.end()
 
@@ -302,7 +314,7 @@ def _annuity_table(text: str, heading: str = "") -> Found:
 
 @general
 def _loan(text: str, heading: str = "") -> Found:
-    m = re.search(r"(?:贷款|借款)(?:的)?(?:金额|数额|额度)[^。；]{0,40}?不(?:得|能)?(?:超过|高于)[^。；]{0,40}?的(\d+(?:\.\d+)?)%", text)
+    m = re.search(r"(?:贷款|借款)[^。；]{0,16}?(?:金|数|额)[^。；]{0,12}?不(?:得|能)?(?:超过|高于)[^。；]{0,40}?的(\d+(?:\.\d+)?)%", text)
     if m:
         n = q.number(m.group(1))
         value = int(n) if n.is_integer() else n

@@ -24,7 +24,7 @@ from ingest.structure import filing_number, find_title, guess_doc_type, split_se
 logger = logging.getLogger(__name__)
 
 # Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
-PIPELINE_VERSION = "14"
+PIPELINE_VERSION = "15"
 
 
 def doc_id_for(path: Path) -> str:

@@ -51,7 +51,8 @@ _LOW = (rf"(?:出生满?(?P<d1>{NUM}){_DAY}"
         rf"|(?P<y0>{NUM}){_YEAR_AGE}?[（(][^）)]{{0,6}}?出生满?(?P<d2>{NUM}){_DAY}[^）)]{{0,4}}[）)]"
         rf"|(?P<y1>{NUM}){_YEAR_AGE}"
         rf"|(?P<d3>{NUM}){_DAY})")
-_RANGE = re.compile(rf"{_LOW}{_INCL}\s*{_TO}\s*(?P<y2>{NUM}){_YEAR_AGE}")
+_ASIDE = r"(?:[（(][^）)]{0,12}[）)])?"  # （含） / （见10.3）: a remark between the two ends
+_RANGE = re.compile(rf"{_LOW}{_ASIDE}\s*{_TO}\s*(?P<y2>{NUM}){_YEAR_AGE}")
 # 18周岁（含）以上、65周岁（含）以下 / 年满18周岁且不超过65周岁
 _BOUNDS = re.compile(rf"(?P<y1>{NUM}){_YEAR_AGE}{_INCL}以上[^。；\d]{{0,6}}?(?P<y2>{NUM}){_YEAR_AGE}{_INCL}以下")
 

@@ -184,3 +184,22 @@ def test_a_catalog_drafted_from_real_wordings_imports_and_follows_the_insurers_s
     (tmp_path / "list.csv").write_text("编号,日期\n1,2025-08-31\n", encoding="utf-8")  # no product-name column
     bad = run_cli(["status", "sync", str(tmp_path / "list.csv")], tmp_path / "data")
     assert bad.returncode == 1 and "list.csv: entry 2: no product name" in bad.stderr
+
+
+def test_eval_scores_fact_tables_by_split_and_never_lists_held_out_misses(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    corpus = ROOT.parent / "shared" / "corpus" / "insurer-lian" / "clauses"
+    tables = [str(ROOT / "tests" / "golden" / name) for name in ("facts_lian.csv", "facts_lian_more.csv")]
+    result = run_cli(["eval", *tables, "--corpus", str(corpus), "--json", "--misses"], tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    scores = {row["split"]: row for row in json.loads(result.stdout)}
+    assert set(scores) == {"dev", "heldout", "dev3", "heldout2"}
+    assert scores["heldout2"]["stated"] >= 50 and scores["heldout2"]["precision"] >= 0.98
+    assert "heldout" not in result.stderr  # a held-out half's misses stay unseen unless asked for by name
+
+    bad = tmp_path / "facts.csv"
+    bad.write_text("split,file,fact,value,locator\ndev,111002_tk.md,age_max,50,1.3\ndev,111002_tk.md,年龄,50,1.3\n", encoding="utf-8")
+    failed = run_cli(["eval", str(bad), "--corpus", str(corpus)], tmp_path / "data")
+    assert failed.returncode == 1 and "facts.csv:3" in failed.stderr and "年龄" in failed.stderr
+    assert run_cli(["eval", str(bad)], tmp_path / "data").returncode == 1  # no --corpus: said, not a traceback

@@ -1,8 +1,9 @@
 """Fact extraction on real wordings nobody here wrote (利安人寿, tests/golden/facts_lian.csv).
 
-The table was annotated and split into a development and a held-out half before any rule was
-written against it (tests/golden/facts_lian.md); rules were tuned on the development half only,
-then checked and tuned on a second development set of 14 more wordings (facts_lian_dev2.md).
+Every table was annotated by reading and split by a fixed rule before rules were written against
+it (tests/golden/facts_lian*.md). The held-out half is ``heldout2`` (facts_lian_more.csv): its
+misses are never printed. The first held-out half (``heldout``) was opened after its blind run
+and is development data now.
 Pure parsing: no store is involved. bench/facts_real.py prints the figures and the misses.
 """
 
@@ -31,5 +32,5 @@ def test_facts_of_real_wordings_are_read_with_no_wrong_value(capsys: pytest.Capt
         precision = float(line.split("precision ")[1].split(",")[0])
         recall = float(line.split("recall ")[1])
         assert precision >= 0.98, line  # a wrong value misleads a broker: never
-        assert recall >= 0.78, line  # where the rules are today (dev 0.94, dev2 0.97, held-out 0.80); the goal is 0.9
-    assert set(lines) == {"dev", "dev2", "heldout"}
+        assert recall >= 0.9, line  # held-out 0.965 at precision 1.0; development sets 0.986-1.0
+    assert set(lines) == {"dev", "dev2", "dev3", "heldout", "heldout2"}
