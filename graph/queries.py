@@ -133,9 +133,14 @@ MATCH (c:Clause {key: r.clause_key})
 MERGE (f)-[:STATED_IN]->(c)
 """
 
+# A product's facts are its current filing's: an earlier filing (superseded_by set) keeps its
+# facts for the filings diff, but matching, comparison and the product page read the current one.
 PRODUCT_FACTS = """
 MATCH (p:Product)-[:HAS_FACT]->(f:Fact)
 WHERE $ids IS NULL OR p.product_id IN $ids
+OPTIONAL MATCH (d:Document {doc_id: f.doc_id})
+WITH p, f, d
+WHERE d IS NULL OR d.superseded_by IS NULL
 RETURN p.product_id AS product_id, properties(f) AS fact
 ORDER BY product_id
 """

@@ -176,6 +176,17 @@ def _regulation_sections(blocks: list[Block]) -> list[Section]:
 _APPENDIX = re.compile(r"^附\s*(?:件|表)\s*(\d{1,2}|[一二三四五六七八九十]{1,3})(?=[\s:：、.．]|$)")
 
 
+_NUMBERS_ONLY = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,2}\s*[.．、]?\s+)+\d{1,2}(?:\.\d{1,2}){0,2}\s*[.．、]?$")
+
+
+def _split_numbers(paragraphs: list[str]) -> list[str]:
+    """A line holding only numbers (``3． 3.1``, ``5.1 5.2``: a page's number column) is one line per number."""
+    out: list[str] = []
+    for para in paragraphs:
+        out.extend(para.split() if _NUMBERS_ONLY.match(para.strip()) else [para])
+    return out
+
+
 def _clause_sections(blocks: list[Block], intro: str = PREAMBLE) -> list[Section]:
     path = _Path()
     sections: list[Section] = []
@@ -183,7 +194,7 @@ def _clause_sections(blocks: list[Block], intro: str = PREAMBLE) -> list[Section
     intro_section = Section(intro, [], [])
     appendix: Section | None = None
     for block in blocks:
-        for para in _paragraphs(block):
+        for para in _split_numbers(_paragraphs(block)):
             attached = _APPENDIX.match(para)
             if attached and len(para) <= 60 and any(_is_body_section(x.text) for x in sections):
                 # 附件1：重大疾病…的范围及定义: everything after it belongs to the appendix, numbered or not
@@ -301,6 +312,7 @@ def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> li
     """One section per locator (a heading-only repeat is dropped, a split one merged), debris of
     the page layout (a lone part number, the repeated title) removed, and each section placed
     under its part and titled as the table of contents titles it."""
+    sections = _unstack(sections, nav)
     by_locator: dict[str, Section] = {}
     out: list[Section] = []
     compact_title = _compact(title)
@@ -334,6 +346,60 @@ def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> li
                 path.append(f"{section.locator} {nav.titles[section.locator]}")
             section.heading_path = path
     return out
+
+
+def _bare(section: Section) -> bool:
+    return all(p.strip() == section.locator or _LONE_PART_NO.match(p) for p in section.paragraphs)
+
+
+def _unstack(sections: list[Section], nav: Navigation) -> list[Section]:
+    """Clause numbers a two-column page printed apart from their text: one number or a stack of
+    them (``5.1 5.2 6. 6.1``), then the titles and texts. Each number gets the text that follows
+    its title (known from the table of contents), in order; what comes before the first title
+    ends the section before the number."""
+    out: list[Section] = []
+    i = 0
+    while i < len(sections):
+        j = i
+        while j < len(sections) and _bare(sections[j]):
+            j += 1
+        if j >= len(sections):
+            out.extend(sections[i:])
+            break
+        group = sections[i: j + 1]
+        host = group[-1]
+        titles = [nav.titles.get(s.locator) for s in group]
+        body = host.paragraphs[1:] if host.paragraphs and host.paragraphs[0].strip() == host.locator else []
+        starts: list[int] = []
+        for t in titles:
+            at = next((k for k in range(starts[-1] + 1 if starts else 0, len(body)) if t and _is_title(body[k], t)), None)
+            if at is None:
+                break
+            starts.append(at)
+        if len(starts) != len(group):
+            out.extend(group)
+            i = j + 1
+            continue
+        if out and starts[0]:
+            out[-1].paragraphs.extend(body[: starts[0]])
+        for k, (section, title) in enumerate(zip(group, titles, strict=True)):
+            end = starts[k + 1] if k + 1 < len(starts) else len(body)
+            line = body[starts[k]]
+            # the title alone (or its first half, wrapped by the column), or the title with its text
+            first = f"{section.locator} {title}" if len(_compact(line)) <= len(_compact(title or "")) else f"{section.locator} {line}"
+            section.paragraphs = [first, *body[starts[k] + 1: end]]
+            out.append(section)
+        i = j + 1
+    return out
+
+
+def _is_title(para: str, title: str) -> bool:
+    """``para`` prints ``title``: as a line of its own, its first part wrapped by a narrow column
+    (明确说明与如 … 实告知), or followed by the clause's text (保险费的支付 本合同…)."""
+    line, want = _compact(para), _compact(title)
+    if line == want or (len(line) >= 4 and want.startswith(line)):
+        return True
+    return len(want) >= 2 and para.strip().startswith(title) and para.strip()[len(title): len(title) + 1].isspace()
 
 
 def _case_sections(blocks: list[Block]) -> list[Section]:

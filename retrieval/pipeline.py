@@ -30,7 +30,7 @@ from retrieval.conversation import Conversation, ConversationStore
 from retrieval.flags import annotate_products, evidence_flags
 from retrieval.generate import Generator
 from retrieval.linking import LinkedQuestion, Linker
-from retrieval.rerank import CrossEncoderReranker, Reranker
+from retrieval.rerank import CrossEncoderReranker, Reranker, haystack
 from retrieval.search import RRF_K, Searcher, SearchResult
 from retrieval.types import Answer, Evidence, Flag, RetrievalConfig
 
@@ -157,6 +157,10 @@ class Retriever:
         reason = self.abstain_reason(q, evidence, found.dense)
         if reason:
             evidence = []
+        elif not status:
+            # citations are the evidence the answer uses: a passage below the first that shares
+            # none of the question's concepts is filler (same product, unrelated clause)
+            evidence = [ev for i, ev in enumerate(evidence) if i == 0 or q.coverage(haystack(ev), known_only=True) > 0]
         flags = self.flags_for(q.linked, evidence)
         return Prepared(q, evidence, flags, reason, status, analysis.resolved, started=started)
 

@@ -144,6 +144,20 @@ def test_a_real_wordings_clauses_sit_under_their_part_with_the_contents_title() 
     assert ("1.3", "9.3") in doc.cross_refs
 
 
+def test_clause_numbers_printed_apart_from_their_text_get_their_own_text() -> None:
+    """A two-column page prints a stack of numbers (``5.1 5.2 6. 6.1``, or ``3． 3.1`` on one
+    line), then the titles and texts: each number gets the text under its title."""
+    by = {s.locator: s for s in _real_sections("115036_tk.md")}
+    assert by["5.2"].text.startswith("5.2 效力恢复") and "交的利息按我们参照" in by["5.2"].text
+    assert by["6.1"].text.startswith("6.1 现金价值") and "效力恢复" not in by["6.1"].text
+    assert not by["4.1"].text.split("\n")[1].startswith("保险事故发生之日起计算")  # the tail of 3.6 stays in 3.6
+    by = {s.locator: s for s in _real_sections("115050_tk.md")}
+    assert "健康管理服务" in by["3.1"].text and "健康管理服务" not in by["2.5"].text
+    assert by["7.1"].text.startswith("7.1 现金价值")
+    assert by["9.1"].text.startswith("9.1 明确说明与如实告知") and "现金价值" not in by["9.1"].text
+    assert by["8.1"].heading_path[-1] == "8.1 您解除合同的手续及风险" and "犹豫期后申请解除" in by["8.1"].text
+
+
 def test_a_wording_laid_out_as_an_html_table_reads_clause_by_clause() -> None:
     """111014: the whole body is one <table>, a clause per row (number | title | text)."""
     by = {s.locator: s for s in _real_sections("111014_tk.md")}

@@ -84,3 +84,33 @@ def test_the_product_page_lists_every_filing(lian_stack: Any) -> None:
     current = docs["利安人寿[2021]医疗保险011号"]
     assert current["superseded_by"] is None
     assert docs["利安人寿[2011]医疗保险038号"]["superseded_by"] == current["doc_id"]
+
+
+def test_matching_by_age_finds_every_on_sale_product_whose_wording_accepts_it(lian_stack: Any) -> None:
+    """Against the hand-annotated entry ages of the current wordings (tests/golden/facts_lian*.csv),
+    not against what the extractor read: every on-sale product that accepts the age is listed,
+    and none that does not."""
+    import csv
+
+    from retrieval.product_facts import Criteria, match_products
+
+    annotated: dict[str, dict[str, int]] = {}
+    for name in ("facts_lian.csv", "facts_lian_dev2.csv", "facts_lian_more.csv"):
+        for row in csv.DictReader((ROOT / "tests" / "golden" / name).open(encoding="utf-8")):
+            if row["fact"] in ("age_min", "age_max"):
+                annotated.setdefault(row["file"], {})[row["fact"]] = int(row["value"])
+    products = {p["product_id"]: p for p in lian_stack.graph.list_products()}
+    ages: dict[str, dict[str, int]] = {}
+    for row in csv.DictReader((ROOT / "demo" / "lian" / "catalog.csv").open(encoding="utf-8")):
+        current = [d.rsplit("/", 1)[-1] for d in row["documents"].split("|") if "history" not in d]
+        found = [annotated[f] for f in current if f in annotated and len(annotated[f]) == 2]
+        if found:
+            ages[row["product_id"]] = found[0]
+    assert len(ages) >= 8
+    for age in (0, 18, 45, 60, 65, 70):
+        accepts = {pid for pid, a in ages.items() if a["age_min"] <= max(age * 365, 28) and age <= a["age_max"]
+                   and products[pid]["status"] == "on_sale"}
+        matches, _ = match_products(lian_stack.graph, Criteria(limits={"age": age}))
+        listed = {m.product["product_id"] for m in matches}
+        assert accepts <= listed, (age, accepts - listed)
+        assert not {pid for pid in listed & set(ages) if pid not in accepts}, age
