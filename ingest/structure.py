@@ -312,7 +312,7 @@ def _with_navigation(sections: list[Section], nav: Navigation, title: str) -> li
     """One section per locator (a heading-only repeat is dropped, a split one merged), debris of
     the page layout (a lone part number, the repeated title) removed, and each section placed
     under its part and titled as the table of contents titles it."""
-    sections = _unstack(sections, nav)
+    sections = _unstack_definitions(_unstack(sections, nav))
     by_locator: dict[str, Section] = {}
     out: list[Section] = []
     compact_title = _compact(title)
@@ -388,6 +388,44 @@ def _unstack(sections: list[Section], nav: Navigation) -> list[Section]:
             # the title alone (or its first half, wrapped by the column), or the title with its text
             first = f"{section.locator} {title}" if len(_compact(line)) <= len(_compact(title or "")) else f"{section.locator} {line}"
             section.paragraphs = [first, *body[starts[k] + 1: end]]
+            out.append(section)
+        i = j + 1
+    return out
+
+
+_DEFINES = re.compile(r"^\s*指")
+
+
+def _unstack_definitions(sections: list[Section]) -> list[Section]:
+    """Definitions printed as a column of numbered terms beside a column of texts: terms with no
+    text (7.3 私家车), then the next term with every text (指符合以下规定的车辆… 指遭受外来的…).
+    When the texts that start with 指 are exactly one per term, each term gets its own, in order."""
+    out: list[Section] = []
+    i = 0
+    while i < len(sections):
+        j = i
+        while j < len(sections) and sections[j].locator != PREAMBLE and _heading_only(sections[j]) and not _bare(sections[j]):
+            j += 1
+        if j == i or j >= len(sections):
+            out.extend(sections[i: j + 1])
+            i = j + 1
+            continue
+        group, host = sections[i: j + 1], sections[j]
+        head = 1 if len(host.paragraphs) > 1 and _heading_only(Section(host.locator, [], host.paragraphs[:1])) else 0
+        if head and host.paragraphs[0].strip() == host.locator and len(host.paragraphs) > 2 and not _DEFINES.match(host.paragraphs[1]):
+            head = 2  # "7.4" then "意外伤害" on lines of their own
+        body = host.paragraphs[head:]
+        starts = [k for k, p in enumerate(body) if _DEFINES.match(p)]
+        if len(starts) != len(group) or not head:
+            out.extend(group)
+            i = j + 1
+            continue
+        if out and starts[0]:
+            out[-1].paragraphs.extend(body[: starts[0]])
+        heading = host.paragraphs[:head]
+        for k, section in enumerate(group):
+            end = starts[k + 1] if k + 1 < len(starts) else len(body)
+            section.paragraphs = [*(heading if section is host else section.paragraphs), *body[starts[k]: end]]
             out.append(section)
         i = j + 1
     return out

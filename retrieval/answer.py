@@ -26,6 +26,7 @@ _LIST_ITEM = re.compile(r"^\s*[（(][一二三四五六七八九十\d]+[）)]")
 _OUTCOME_SECTIONS = ("判决结果", "处理结果", "调解意见", "裁判结果")
 _STATUS_WORD = {"on_sale": "在售", "discontinued": "已停售", "suspended": "暂停销售"}
 MAX_LIST_ITEMS = 4
+_HEADING = re.compile(r"[\d.]*\s*[\u4e00-\u9fffA-Za-z（）()、—]{1,14}")
 
 
 def warning_lines(flags: list[Flag]) -> list[str]:
@@ -155,10 +156,15 @@ def compose(
             if unit is not None and not any(unit.search(sentences[i]) for i in chosen):
                 # A quantity was asked: bring the best sentence that states one in the asked unit.
                 chosen += [i for _, i in scored if unit.search(sentences[i])][:1]
+            elif unit is None and wants_quantity and not any(_HAS_NUMBER.search(sentences[i]) for i in chosen):
+                # 多少/几 with no unit named: the best sentence that states a number at all
+                chosen += [i for s, i in scored if s > 0 and _HAS_NUMBER.search(sentences[i])][:1]
         elif top_score > 0 and top_score >= 0.7 * best_overall:
             chosen = [scored[0][1]]
         else:
             continue
+        # a heading alone (私家车, 7.3's title) says nothing: its first sentence comes along
+        chosen += [i + 1 for i in chosen if _HEADING.fullmatch(sentences[i]) and i + 1 < len(sentences)]
         lines.append(f"根据{_source_label(ev)}：{_quote(sentences, chosen)}[{citation.n}]")
     outcome = _case_outcome(citations)
     if outcome is not None:

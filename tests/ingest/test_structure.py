@@ -156,6 +156,11 @@ def test_clause_numbers_printed_apart_from_their_text_get_their_own_text() -> No
     assert by["7.1"].text.startswith("7.1 现金价值")
     assert by["9.1"].text.startswith("9.1 明确说明与如实告知") and "现金价值" not in by["9.1"].text
     assert by["8.1"].heading_path[-1] == "8.1 您解除合同的手续及风险" and "犹豫期后申请解除" in by["8.1"].text
+    # a column of defined terms beside a column of their texts
+    by = {s.locator: s for s in _real_sections("614001_tk.md")}
+    assert "9 个座位" in by["7.3"].text and "9 个座位" not in by["7.4"].text
+    assert by["7.4"].text.startswith("7.4 意外伤害\n指遭受外来的")
+    assert "斗殴的认定" in by["7.7"].text and by["7.8"].text.startswith("7.8 毒品\n指《中华人民共和国刑法》")
 
 
 def test_a_wording_laid_out_as_an_html_table_reads_clause_by_clause() -> None:

@@ -114,3 +114,11 @@ def test_matching_by_age_finds_every_on_sale_product_whose_wording_accepts_it(li
         listed = {m.product["product_id"] for m in matches}
         assert accepts <= listed, (age, accepts - listed)
         assert not {pid for pid in listed & set(ages) if pid not in accepts}, age
+
+
+def test_the_answer_quotes_the_sentence_that_states_what_was_asked(lian_stack: Any) -> None:
+    r = lian_stack.retriever
+    growth = r.ask("鑫利来金瑜版有效保额每年按多少增长").to_dict()["answer"]
+    assert "3.0%" in growth  # the rate, not only the sentences that name 有效保险金额
+    definition = r.ask("保驾百万附加险里的私家车怎么定义").to_dict()["answer"]
+    assert "私家车" in definition and "座" in definition  # the definition, not its heading alone

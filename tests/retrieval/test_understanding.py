@@ -72,3 +72,5 @@ def test_intents() -> None:
     assert unit is not None and unit.search("轻症疾病共50种") and not unit.search("赔付比例为60%")
     assert versioned_names("平安福21的保单贷款比例") == ["平安福"]
     assert versioned_names("续期保费超过60天没交") == []
+    rate = understand("有效保额每年按多少增长").unit  # a growth rate, although 保额 names an amount
+    assert rate is not None and rate.search("×（1+3.0%）") and not rate.search("基本保险金额为10万元")
