@@ -2,11 +2,14 @@
 
 The app starts the server itself on loopback with a generated password, keeps its files
 (append-only log) under ``<data_dir>/graph`` so the graph survives restarts, and stops it on
-close. A server left behind by a killed process is found through its state file and reused.
+close. The server ends with the process that started it, however that process ends (SIGTERM,
+SIGKILL, a crash: the kernel's parent-death signal, Linux), so no server outlives its data
+dir's owner. A server still found through its state file (another OS, a race) is reused.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -30,6 +33,23 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` that has the kernel send the child SIGTERM when the thread that started it
+    ends (PR_SET_PDEATHSIG; the stack is opened on the main thread); None where prctl is missing."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG; SIGTERM: redis flushes its append-only file
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return preexec
 
 
 def _pid_alive(pid: int) -> bool:
@@ -93,6 +113,7 @@ class EmbeddedFalkorDB:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509 (no threads of ours run between fork and exec)
         )
         self._pid, self.port = proc.pid, port
         deadline = time.monotonic() + self.start_timeout_s

@@ -46,3 +46,36 @@ def test_killed_graph_server_gives_503_then_recovers_without_restarting_the_app(
         assert "brokerkg_graph_restarts 1.0" in metrics and 'brokerkg_store_up{store="graph"} 1.0' in metrics
     finally:
         stack.close()
+
+
+def test_the_bundled_graph_server_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """SIGKILL (an OOM kill, kill -9, a crash) gives a process no chance to stop its graph server:
+    the server must still not outlive it (SIGTERM and Ctrl-C stop it through Stack.close)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time; from pathlib import Path; from graph.falkor import EmbeddedFalkorDB; "
+              "s = EmbeddedFalkorDB(Path(sys.argv[1])); s.start(); print(s._pid, flush=True); time.sleep(120)")
+    owner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "graph")], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        server_pid = int((owner.stdout.readline() if owner.stdout else "").strip())
+        os.kill(server_pid, 0)  # running
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(server_pid, signal.SIGKILL)
+            raise AssertionError("the graph server outlived the process that started it")
+    finally:
+        if owner.poll() is None:
+            owner.kill()
