@@ -21,7 +21,8 @@ _LEADING_NUMBER = re.compile(
 )
 _QUANTITY = re.compile(r"(多久|多长|多少|几|比例|期限|年龄|金额|天|日|岁)")
 _HAS_NUMBER = re.compile(r"[\d零一二三四五六七八九十百千万]+\s*(?:日|天|年|个月|月|周岁|岁|%|％|元|万元|倍|次|种)")
-_LIST_INTRO = re.compile(r"(?:下列|以下|如下)[^。；]*[:：]$")
+# a list's introduction, alone or with its first item on the same line (…以下规定的车辆： (1)…；)
+_LIST_INTRO = re.compile(r"(?:下列|以下|如下)[^。；]*[:：](?:\s*[（(][一1][）)][^。]*)?$")
 _LIST_ITEM = re.compile(r"^\s*[（(][一二三四五六七八九十\d]+[）)]")
 _OUTCOME_SECTIONS = ("判决结果", "处理结果", "调解意见", "裁判结果")
 _STATUS_WORD = {"on_sale": "在售", "discontinued": "已停售", "suspended": "暂停销售"}
@@ -136,6 +137,7 @@ def compose(
         ev = citations[0].evidence
         return mask_pii("\n".join([*warnings, *lead, f"产品条款见{_source_label(ev)}[1]。"])), citations
     terms = set(analyzer.terms(question)) | (words or set())
+    terms |= {t.replace("两", "二") for t in terms if "两" in t}  # 两年 asked, 二年 printed (statutes' numerals)
     wants_quantity = bool(_QUANTITY.search(question))
     lines: list[str] = []
     best_overall = 0.0

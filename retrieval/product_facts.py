@@ -91,7 +91,8 @@ def _check(c: Criteria, facts: dict[str, dict[str, Any]]) -> tuple[list[dict[str
             low, high = need(fact_type.key), need("age_max")
             if low and high:
                 used += [low, high]
-                if limit * 365 < (_num(low) or 0) or limit > (_num(high) or 0):
+                # an age in years is any day of that year of life: 0岁 includes 28 days old
+                if limit * 365 + 364 < (_num(low) or 0) or limit > (_num(high) or 0):
                     why.append(f"投保年龄为{low['display']}至{high['display']}")
             continue
         fact = need(fact_type.key)

@@ -108,7 +108,7 @@ def test_matching_by_age_finds_every_on_sale_product_whose_wording_accepts_it(li
             ages[row["product_id"]] = found[0]
     assert len(ages) >= 8
     for age in (0, 18, 45, 60, 65, 70):
-        accepts = {pid for pid, a in ages.items() if a["age_min"] <= max(age * 365, 28) and age <= a["age_max"]
+        accepts = {pid for pid, a in ages.items() if a["age_min"] <= age * 365 + 364 and age <= a["age_max"]
                    and products[pid]["status"] == "on_sale"}
         matches, _ = match_products(lian_stack.graph, Criteria(limits={"age": age}))
         listed = {m.product["product_id"] for m in matches}
