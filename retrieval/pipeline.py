@@ -160,7 +160,9 @@ class Retriever:
         elif not status:
             # citations are the evidence the answer uses: a passage below the first that shares
             # none of the question's concepts is filler (same product, unrelated clause)
-            evidence = [ev for i, ev in enumerate(evidence) if i == 0 or q.coverage(haystack(ev), known_only=True) > 0]
+            # (a definition the first clause refers to, （见7.17）, is evidence through that clause)
+            evidence = [ev for i, ev in enumerate(evidence)
+                        if i == 0 or "definition" in ev.reasons or q.coverage(haystack(ev), known_only=True) > 0]
         flags = self.flags_for(q.linked, evidence)
         return Prepared(q, evidence, flags, reason, status, analysis.resolved, started=started)
 

@@ -92,8 +92,10 @@ class Searcher:
             narrowed = SearchFilter(flt.doc_types, tuple(linked.product_ids), flt.doc_ids, flt.audiences)
             _add(pool, self.index.hybrid(dense, sparse, narrowed, 15, prefetch), "product", 0.8)
         if q.asked_filings:
-            # an earlier filing asked for by its year: searched although superseded
-            narrowed = SearchFilter(flt.doc_types, tuple(q.asked_filings), flt.doc_ids, flt.audiences, current_only=False)
+            # an earlier filing asked for by its year or number: its own documents, although superseded
+            docs = self._filing_documents(q.asked_filings)
+            narrowed = (SearchFilter(flt.doc_types, (), tuple(docs), flt.audiences, current_only=False) if docs else
+                        SearchFilter(flt.doc_types, tuple(q.asked_filings), flt.doc_ids, flt.audiences, current_only=False))
             _add(pool, self.index.hybrid(dense, sparse, narrowed, 15, prefetch), "filing", 0.9)
         if linked.law_doc_ids:
             narrowed = SearchFilter(flt.doc_types, flt.product_ids, tuple(linked.law_doc_ids), flt.audiences)
@@ -104,6 +106,14 @@ class Searcher:
             _add(pool, [ScoredId(r.id, _RRF_MAX, r.payload) for r in records], "article")
         return pool
 
+    def _filing_documents(self, asked: dict[str, str]) -> list[str]:
+        """The documents of the filings asked for ({product: 2018 / 054号}), from the catalog's graph."""
+        out = []
+        for product_id, token in asked.items():
+            product = self.graph.get_product(product_id) or {}
+            out += [d["doc_id"] for d in product.get("documents") or [] if token in str(d.get("filing_no") or "")]
+        return out
+
     def _definitions(self, ranked: list[Evidence], flt: SearchFilter) -> list[Evidence]:
         """The best clause's （见9.3）: the definition of a term it uses goes just below it, citable too."""
         if not ranked or ranked[0].doc_type != "clause":
@@ -111,6 +121,10 @@ class Searcher:
         top = ranked[0]
         rows = self.graph.referred_clauses([clause_key(top.doc_id, top.locator)])
         shown = {ev.locator for ev in ranked[:5] if ev.doc_id == top.doc_id}
+        referred = {row["locator"] for row in rows}
+        for ev in ranked[:5]:
+            if ev.doc_id == top.doc_id and ev.locator in referred and "definition" not in ev.reasons:
+                ev.reasons.append("definition")  # evidence because the top clause uses its term
         wanted = [cid for row in rows if row["locator"] not in shown for cid in row["chunk_ids"][:1]]
         if not wanted:
             return ranked
