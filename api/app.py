@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.alerts.service import attach, detach
 from api.audit import AuditLog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.observability import Metrics, install_masking
-from api.routes import admin, ask, documents, health, products, search, ui
+from api.routes import admin, alerts, ask, documents, health, products, search, ui
 from api.security import KeyStore, RateLimiter
 from brokerkg import __version__
 from brokerkg.stack import Stack
@@ -39,10 +40,11 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
     app.state.limiter = RateLimiter(per_minute, burst)
     app.state.metrics = Metrics(stack)
     app.state.write_lock = threading.Lock()  # ingest, catalog imports and deletes run one at a time
+    app.state.alerts = attach(stack)  # stop-sale alerts for every status change, whichever route made it
     if not app.state.keys.active():
         logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")
     install_middleware(app)
-    for area in (health, ask, search, admin, products, documents, ui):
+    for area in (health, ask, search, admin, products, documents, alerts, ui):
         app.include_router(area.router)
     app.mount("/static", ui.static_files(), name="static")
     return app
@@ -60,6 +62,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if poller is not None:
             poller.stop()
         if owns:
+            detach(stack, app.state.alerts, wait_s=5.0)  # what is still pending resumes at the next start
             stack.close()
 
 

@@ -34,6 +34,22 @@ def _digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def append_fsynced(path: Path, data: bytes, *, fresh_line: bool = False) -> None:
+    """Append ``data`` (whole lines) in one write and fsync it; raises OSError. ``fresh_line``: when the
+    file's last line was cut short by a crash, start on a new line so that no record is glued to it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if fresh_line and size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        written = os.write(fd, data)
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class VerifyReport:
     records: int = 0
@@ -60,8 +76,11 @@ class AuditLog:
             return int(head["seq"]), str(head["hash"])
         return 0, GENESIS
 
-    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Write one record (one write, fsynced) and return it. Safe across threads, apps and processes."""
+    def append(self, entry: dict[str, Any], *, at: datetime | None = None) -> dict[str, Any]:
+        """Write one record (one write, fsynced) and return it. Safe across threads, apps and processes.
+
+        ``at``: the record's time (default now), the one clock parameter, for records written on
+        behalf of an earlier moment (tests of the alerts' look-back window, imports)."""
         import fcntl
 
         with self._lock:
@@ -71,18 +90,11 @@ class AuditLog:
                 try:
                     fcntl.flock(lock_fd, fcntl.LOCK_EX)
                     seq, prev = self._head()  # re-read: another writer may have appended
-                    record = {"seq": seq + 1, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **entry,
+                    record = {"seq": seq + 1, "time": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds"), **entry,
                               "prev": prev}
                     record["hash"] = _digest(record)
                     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                    try:
-                        written = os.write(fd, line)
-                        while written < len(line):
-                            written += os.write(fd, line[written:])
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    append_fsynced(self.path, line)
                     tmp = self.head_path.with_suffix(".tmp")
                     tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}), encoding="utf-8")
                     os.replace(tmp, self.head_path)
@@ -97,7 +109,7 @@ class AuditLog:
             return
         with self.path.open(encoding="utf-8") as fh:
             for line in fh:
-                if line.strip():
+                if line.strip() and line.endswith("\n"):  # a last line without one is still being written
                     yield json.loads(line)
 
     def query(self, *, key_id: str | None = None, role: str | None = None, endpoint: str | None = None,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from api.alerts.service import AlertService
 from api.audit import AuditLog
 from api.observability import Metrics
 from api.security import Principal, check, principal_for
@@ -28,6 +29,11 @@ def get_stack(request: Request) -> Stack:
 def get_audit_log(request: Request) -> AuditLog:
     log: AuditLog = request.app.state.audit
     return log
+
+
+def get_alerts(request: Request) -> AlertService:
+    service: AlertService = request.app.state.alerts
+    return service
 
 
 def get_metrics(request: Request) -> Metrics:
@@ -65,14 +71,25 @@ class AuditDetail:
     def __init__(self, detail: dict[str, Any]) -> None:
         self.detail = detail
 
-    def answered(self, question: str | None, data: dict[str, Any] | None = None) -> None:
-        """``data``: an answer (citations, flags) or search result (hits, flags)."""
+    def answered(self, question: str | None, data: dict[str, Any] | None = None, named: list[str] | None = None) -> None:
+        """``data``: an answer (citations, flags) or search result (hits, flags); ``named``: the
+        products the question names. An answer's products (named, cited or flagged) are what a
+        stop-sale alert later looks for."""
         if question is not None:
             self.detail["question"] = mask_pii(question)
         if data:
             cites = data.get("citations") or data.get("hits") or []
             self.detail["sources"] = [{"doc_id": c["doc_id"], "locator": c.get("locator")} for c in cites]
             self.detail["flags"] = [f["product_id"] for f in data.get("flags", [])]
+            if "citations" in data:
+                cited = [c.get("product_id") for c in cites if c.get("doc_type", "clause") == "clause"]
+                self.involved([*(named or []), *(p for p in cited if p)], data.get("flags", []))
+
+    def involved(self, product_ids: list[str], flags: list[dict[str, Any]]) -> None:
+        """The products an answer, comparison, match list or product page told the caller about;
+        ``flags`` those it told were off sale."""
+        self.detail["products"] = list(dict.fromkeys([*product_ids, *(f["product_id"] for f in flags)]))
+        self.detail["flags"] = [f["product_id"] for f in flags]
 
     def read(self, doc_id: str) -> None:
         """A whole document was read."""
@@ -88,6 +105,7 @@ AuditLogDep = Annotated[AuditLog, Depends(get_audit_log)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 WriteLockDep = Annotated[threading.Lock, Depends(get_write_lock)]
 AuditDep = Annotated[AuditDetail, Depends(get_audit_detail)]
+AlertsDep = Annotated[AlertService, Depends(get_alerts)]
 
 AskCaller = Annotated[Principal, Depends(allow("ask"))]
 SearchCaller = Annotated[Principal, Depends(allow("search"))]
@@ -98,3 +116,4 @@ DocumentsWriter = Annotated[Principal, Depends(allow("documents.write"))]
 Ingester = Annotated[Principal, Depends(allow("ingest"))]
 AuditReader = Annotated[Principal, Depends(allow("audit.read"))]
 MetricsReader = Annotated[Principal, Depends(allow("metrics"))]
+AlertsReader = Annotated[Principal, Depends(allow("alerts.read"))]

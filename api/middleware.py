@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -13,6 +15,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from api.errors import error_response
 from api.observability import new_request_id, request_id
 from domain.errors import BrokerKGError
+from domain.mask import mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +67,24 @@ async def audit_every_request(request: Request, call_next: CallNext) -> Response
         "flags": detail.get("flags", []),
         "request_id": request_id.get(),
     }
+    if detail.get("products"):  # what a stop-sale alert looks for (api/alerts/)
+        record["products"] = detail["products"]
+    broker = broker_of(request.headers)
+    if broker:
+        record["broker"] = broker
     try:
         request.app.state.audit.append(record)
     except BrokerKGError as exc:  # an unaudited answer must not go out
         logger.error("%s", exc)
         return error_response(503, "audit_unavailable", "the audit log cannot be written; request refused")
     return response
+
+
+def broker_of(headers: Any) -> str | None:
+    """The broker a shared key or a chat client names (``X-Broker-ID``, URL-encoded UTF-8 as headers
+    are ASCII: %E5%BC%A0%E4%B8%89 for 张三), masked and cut to 64 characters."""
+    value = unquote(str(headers.get("x-broker-id") or "")).strip()
+    return mask_pii(value)[:64] if value else None
 
 
 async def observe(request: Request, call_next: CallNext) -> Response:

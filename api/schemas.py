@@ -526,3 +526,55 @@ class CatalogReportOut(BaseModel):
     products: list[str]
     rejected: list[str]
     documents: IngestReportOut
+
+
+class AlertRecipient(BaseModel):
+    key_id: str | None = Field(description="the key that gets the alert; a cs_bot key's owner; null: a bot key without one")
+    broker: str | None = Field(None, description="the broker a shared key or chat client named (X-Broker-ID), masked")
+    via_key_id: str | None = Field(None, description="the cs_bot key that did the telling, when it is not the recipient")
+    name: str = ""
+
+
+class AuditRef(BaseModel):
+    seq: int | None
+    hash: str | None
+    time: str | None
+    endpoint: str | None
+
+
+class AlertDelivery(BaseModel):
+    url: str
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    error: str | None = None
+    at: str | None = None
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    kind: Literal["stop_sale", "correction"]
+    product_id: str
+    name: str
+    status: str
+    since: str = Field(description="the day the product left (or, for a correction, returned to) sale")
+    discontinued_date: str | None = None
+    successor: SuccessorOut | None = None
+    message: str = Field(description="已于2026-11-01停售（3天前）…: how recent, counted today")
+    changed_at: str
+    source: str
+    created_at: str
+    read_at: str | None = None
+    recipient: AlertRecipient
+    audit_records: list[AuditRef] = Field(description="the audit records of what the recipient was told")
+    deliveries: list[AlertDelivery] | None = Field(None, description="webhook deliveries (scope=all only)")
+
+
+class AlertQuery(BaseModel):
+    scope: Literal["mine", "all"] = Field("mine", description="all: everyone's, with delivery state (compliance, admin)")
+    unread: bool = Field(False, description="only the unread ones")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class AlertPage(BaseModel):
+    unread: int
+    alerts: list[AlertOut]

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "documents.write": frozenset({"admin"}),
     "ingest": frozenset({"admin"}),
     "audit.read": frozenset({"compliance", "admin"}),
+    "alerts.read": READERS,  # one's own stop-sale alerts
+    "alerts.all": frozenset({"compliance", "admin"}),  # everyone's, with their delivery state
     # Prometheus scrapes with a monitor key: figures only, no content
     "metrics": frozenset({"monitor", "admin"}),
 }
@@ -112,14 +114,24 @@ class KeyStore:
     def active(self) -> bool:
         return any(not k.get("revoked_at") for k in self._read().values())
 
-    def create(self, role: str, name: str = "") -> tuple[str, dict[str, Any]]:
+    def create(self, role: str, name: str = "", owner: str | None = None) -> tuple[str, dict[str, Any]]:
+        """``owner``: for a cs_bot key, the key id of the broker it answers for; that broker gets the
+        stop-sale alerts for what the bot told its customers (a bot's customers are not brokers)."""
         if role not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        keys = dict(self._read())
+        if owner:
+            if role != "cs_bot":
+                raise InputError(f"owner: only a cs_bot key has an owner, not a {role} key")
+            owner_key = keys.get(owner)
+            if owner_key is None or owner_key.get("revoked_at") or owner_key.get("role") in ("cs_bot", "monitor"):
+                raise InputError(f"owner: '{owner}' is not the id of an active broker, compliance or admin key")
         key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(24)
         record = {"key_id": key_id, "role": role, "name": name, "hash": _hash(secret),
                   "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "revoked_at": None}
-        keys = dict(self._read())
+        if owner:
+            record["owner"] = owner
         keys[key_id] = record
         self._write(keys)
         return f"bkg_{key_id}_{secret}", {k: v for k, v in record.items() if k != "hash"}
@@ -134,6 +146,13 @@ class KeyStore:
         keys[key_id] = {**keys[key_id], "revoked_at": datetime.now(UTC).isoformat(timespec="seconds")}
         self._write(keys)
         return {k: v for k, v in keys[key_id].items() if k != "hash"}
+
+    def owner_of(self, key_id: str) -> str | None:
+        """Who gets a key's alerts: its owner for a cs_bot key (None when it has none), else the key itself."""
+        record = self._read().get(key_id)
+        if record is None or record.get("role") != "cs_bot":
+            return key_id
+        return record.get("owner") or None
 
     def authenticate(self, token: str) -> Principal:
         parts = token.strip().split("_", 2)

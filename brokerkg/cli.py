@@ -10,6 +10,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from brokerkg.settings import Settings, load_settings
 from domain.errors import BrokerKGError, DataDirBusyError, InputError
 
 logger = logging.getLogger("brokerkg")
+
+ALERT_WAIT_S = 10.0  # how long a CLI run waits for its stop-sale alerts' webhook tries before it exits
 
 
 def _setup_logging(level: str, fmt: str = "text") -> None:
@@ -108,7 +112,7 @@ def cmd_catalog_import(settings: Settings, args: argparse.Namespace) -> int:
     else:
         try:
             bar, on_progress = _progress()
-            with bar:
+            with bar, _alerting(stack):
                 data = import_catalog(stack.ingestor, Path(path), on_progress).to_dict()
         finally:
             stack.close()
@@ -153,6 +157,21 @@ def _rebase_documents(draft: Any, folder: Path, target: Path) -> str:
     return str(draft.csv())
 
 
+@contextmanager
+def _alerting(stack: Any) -> Iterator[None]:
+    """Stop-sale alerts for the status changes made inside (no server running); webhook tries still
+    pending when the command ends are sent by the server when it next starts."""
+    from api.alerts.service import attach, detach
+
+    service = attach(stack)
+    try:
+        yield
+    finally:
+        if not detach(stack, service, wait_s=ALERT_WAIT_S):
+            print(f"stop-sale alerts: deliveries still pending after {ALERT_WAIT_S:.0f} s are sent when the server starts",
+                  file=sys.stderr)
+
+
 def cmd_status_sync(settings: Settings, args: argparse.Namespace) -> int:
     """Apply an insurer's stop-sale list (JSON, CSV or a 停售公告's HTML table) to the catalog."""
     from brokerkg.stack import Stack
@@ -172,7 +191,8 @@ def cmd_status_sync(settings: Settings, args: argparse.Namespace) -> int:
             raise
     else:
         try:
-            report = sync_status(stack.graph, entries, path.name, dry_run=args.dry_run).to_dict()
+            with _alerting(stack):
+                report = sync_status(stack.graph, entries, path.name, dry_run=args.dry_run).to_dict()
         finally:
             stack.close()
     if args.json:
@@ -280,7 +300,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
     keys = KeyStore(settings.data_dir)
     if args.keys_command == "create":
-        token, record = keys.create(args.role, args.name or "")
+        token, record = keys.create(args.role, args.name or "", owner=args.owner)
         print(token)
         print(f"key {record['key_id']} ({record['role']}) created; the key is shown once, store it now", file=sys.stderr)
     elif args.keys_command == "list":
@@ -549,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = keys_sub.add_parser("create", help="create a key and print it once")
     k.add_argument("--role", required=True, choices=ROLES)
     k.add_argument("--name", default="", help="who or what uses it")
+    k.add_argument("--owner", default=None, help="cs_bot keys: the key id of the broker who gets its stop-sale alerts")
     k = keys_sub.add_parser("list", help="list keys (never the secrets)")
     k.add_argument("--json", action="store_true")
     k = keys_sub.add_parser("revoke", help="revoke a key by its id")

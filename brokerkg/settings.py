@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import ConfigError
@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     )
     status_poll_s: float = Field(600.0, gt=0, description="Seconds between two polls of BROKERKG_STATUS_FEEDS.")
 
+    alert_window_days: int = Field(
+        90, ge=1, description="Stop-sale alerts go to whoever was told about the product in this many days before the change."
+    )
+    alert_webhooks: str = Field(
+        "", description="http(s) URLs that get every stop-sale alert as a signed JSON POST, separated by ','."
+    )
+    alert_webhook_secret: str = Field(
+        "", description="HMAC-SHA256 key for the X-BrokerKG-Signature header of webhook posts (required with BROKERKG_ALERT_WEBHOOKS)."
+    )
+    alert_webhook_attempts: int = Field(5, ge=1, description="Tries per webhook post before it goes to the dead-letter record.")
+    alert_webhook_backoff_s: float = Field(2.0, ge=0, description="Seconds before the second try; doubled for each further one.")
+    alert_webhook_timeout_s: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer one try.")
+
     max_file_mb: float = Field(50.0, description="Files larger than this are refused at ingest.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Server log level.")
     log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per line (ts, level, logger, msg, request_id).")
@@ -123,6 +136,24 @@ class Settings(BaseSettings):
             raise ValueError("BROKERKG_QDRANT_URL must be empty (embedded Qdrant Edge) or http(s)://host:6333")
         return value
 
+    @field_validator("alert_webhooks")
+    @classmethod
+    def _check_alert_webhooks(cls, value: str) -> str:
+        for url in (u.strip() for u in value.split(",")):
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(f"'{url}' is not an http(s) URL")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_webhook_secret(self) -> Settings:
+        if self.alert_webhooks and not self.alert_webhook_secret:
+            raise ValueError("BROKERKG_ALERT_WEBHOOKS needs BROKERKG_ALERT_WEBHOOK_SECRET (the key receivers verify signatures with)")
+        return self
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.alert_webhooks.split(",") if u.strip()]
+
     @field_validator("llm_provider")
     @classmethod
     def _check_llm_provider(cls, value: str) -> str:
@@ -142,6 +173,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"BROKERKG_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            (f"BROKERKG_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "") + err["msg"]
+            for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brokerkg.settings import Settings
+from domain.alerts import StatusListener
 from domain.errors import BrokerKGError, DataDirBusyError
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class Stack:
         self._lock_fd: int | None = None
         self._server: EmbeddedFalkorDB | None = None
         self._services: Services | None = None
+        # Told of every sale-status change, whichever route made it (api/alerts/ adds the alert service).
+        self.status_listeners: list[StatusListener] = []
 
     # --- the services of an open stack ---------------------------------------------------------
 
@@ -120,7 +123,7 @@ class Stack:
         graph: GraphStore | None = None
         index: VectorIndex | None = None
         try:
-            graph = GraphStore(self._connect_graph())
+            graph = GraphStore(self._connect_graph(), self.status_listeners)
             graph.ensure_schema()
             embedder = self._embedder()
             index = self._vector_index(embedder)

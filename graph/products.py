@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.alerts import StatusEvent, StatusListener
 from domain.facts import FACT_TYPES
 from graph import queries as q
 from graph.base import GraphExecutor
@@ -15,6 +16,7 @@ class ProductGraph:
     """Product reads and writes; part of ``GraphStore``."""
 
     executor: GraphExecutor
+    status_listeners: list[StatusListener]
 
     def upsert_products(self, rows: list[dict[str, Any]]) -> None:
         """rows: catalog rows (product_id, name, insurer, category, status, dates, replaced_by, aliases)."""
@@ -73,9 +75,28 @@ class ProductGraph:
         return [r["product_id"] for r in self.executor.run(q.FILTER_PRODUCT_IDS, params)]
 
     def log_status(self, product_id: str, entry: dict[str, Any]) -> None:
-        """Append one line to the product's status history (catalog import or API change)."""
-        line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}, ensure_ascii=False)
+        """Append one line to the product's status history and tell the status listeners.
+
+        Every route that changes a sale status ends here (PATCH, catalog import, status sync, the
+        polled feed), so this is where stop-sale alerts start. ``entry`` holds the changes, ``source``,
+        ``key_id`` and, where the caller knows it, ``previous_status``."""
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")  # alerts compare it with audit record times
+        line = json.dumps({"at": at, **entry}, ensure_ascii=False)
         self.executor.run(q.APPEND_STATUS_LOG, {"product_id": product_id, "entry": line}, write=True)
+        if not self.status_listeners:
+            return
+        rows = self.product_status([product_id])
+        if not rows:
+            return
+        now = rows[0]
+        event = StatusEvent(
+            product_id=product_id, name=str(now.get("name") or ""), status=str(now.get("status") or ""),
+            previous_status=entry.get("previous_status"), discontinued_date=now.get("discontinued_date"),
+            successor_id=now.get("successor_id"), successor_name=now.get("successor_name"),
+            source=str(entry.get("source") or ""), key_id=entry.get("key_id"), at=at,
+        )
+        for listener in list(self.status_listeners):
+            listener(event)
 
     def status_history(self, product: dict[str, Any]) -> list[dict[str, Any]]:
         """Catalog dates first (上市, 停售), then every recorded change, oldest first."""

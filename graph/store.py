@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from domain.alerts import StatusListener
 from domain.errors import BrokerKGError
 from graph import queries as q
 from graph.base import GraphExecutor
@@ -19,8 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 class GraphStore(ProductGraph, DocumentGraph):
-    def __init__(self, executor: GraphExecutor) -> None:
+    def __init__(self, executor: GraphExecutor, status_listeners: list[StatusListener] | None = None) -> None:
+        """``status_listeners``: told of every recorded sale-status change (``log_status``); the list is
+        shared with the caller, so a listener added later is told too."""
         self.executor = executor
+        self.status_listeners = status_listeners if status_listeners is not None else []
 
     def ensure_schema(self) -> None:
         for statement in self.executor.dialect.schema:

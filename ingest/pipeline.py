@@ -177,12 +177,13 @@ def import_catalog(
     from ingest.catalog import parse_catalog
 
     report = CatalogReport()
-    known = {row["product_id"] for row in ingestor.graph.list_products()}
-    parsed = parse_catalog(path, known)
+    before = {row["product_id"]: row for row in ingestor.graph.list_products()}
+    parsed = parse_catalog(path, set(before))
     report.rejected = parsed.errors
     for error in parsed.errors:
         logger.warning("catalog: %s", error)
     ingestor.graph.upsert_products([row.graph_row() for row in parsed.rows])
+    _log_status_changes(ingestor, before, [row.graph_row() for row in parsed.rows], f"catalog import: {path.name}")
     report.products = [row.product_id for row in parsed.rows]
     ingestor.analyzer.add_words([w for row in parsed.rows for w in (row.name, *row.aliases)])
     ingestor.namer.invalidate()
@@ -198,6 +199,22 @@ def import_catalog(
     for row in parsed.rows:
         order_filings(ingestor, row.product_id, [d for d in row.documents if d in product_of])
     return report
+
+
+def _log_status_changes(ingestor: Ingestor, before: dict[str, dict[str, Any]], rows: list[dict[str, Any]],
+                        source: str) -> None:
+    """A re-imported row that changes a known product's sale status goes into its status history
+    (and so raises alerts) like a change made any other way; an unchanged row records nothing."""
+    for row in rows:
+        old = before.get(row["product_id"])
+        if old is None:
+            continue
+        if old.get("status") == row.get("status") and old.get("discontinued_date") == row.get("discontinued_date"):
+            continue
+        ingestor.graph.log_status(row["product_id"], {
+            "status": row.get("status"), "discontinued_date": row.get("discontinued_date"),
+            "replaced_by": row.get("replaced_by"), "source": source, "previous_status": old.get("status"),
+        })
 
 
 def order_filings(ingestor: Ingestor, product_id: str, documents: list[Path]) -> None:

@@ -220,7 +220,7 @@ def sync_status(graph: GraphStore, entries: list[StatusEntry], source: str, *, d
         changes: dict[str, Any] = {"status": entry.status, "discontinued_date": new_date}
         graph.update_product(product_id, changes)
         graph.log_status(product_id, {**changes, "source": f"status sync: {source}", "listed_as": entry.name,
-                                      "key_id": key_id})
+                                      "key_id": key_id, "previous_status": product.get("status")})
     return report
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from domain.alerts import recency_text
 from graph.store import GraphStore
 from retrieval.linking import LinkedQuestion
 from retrieval.types import Evidence, Flag
 
-_STATUS_WORD = {"discontinued": "停售", "suspended": "暂停销售"}
+_OFF_SALE = ("discontinued", "suspended")
 
 
 def product_flags(graph: GraphStore, product_ids: list[str]) -> list[Flag]:
@@ -16,7 +19,7 @@ def product_flags(graph: GraphStore, product_ids: list[str]) -> list[Flag]:
     flags: list[Flag] = []
     for pid in unique:
         row = rows.get(pid)
-        if not row or row.get("status") not in _STATUS_WORD:
+        if not row or row.get("status") not in _OFF_SALE:
             continue
         successor = (
             {"product_id": row["successor_id"], "name": row["successor_name"]} if row.get("successor_id") else None
@@ -57,10 +60,11 @@ def annotate_products(graph: GraphStore, evidence: list[Evidence]) -> None:
             ev.payload = {**ev.payload, "product_status": status.get(ev.product_id)}
 
 
-def flag_message(row: dict[str, object]) -> str:
-    word = _STATUS_WORD[str(row["status"])]
-    date = row.get("discontinued_date")
-    when = f"已于{date}{word}" if date else f"已{word}"
+def flag_message(row: dict[str, object], today: date | None = None) -> str:
+    """``…（RH-CI-2019）已于2023-06-30停售（1249天前），不可再向客户推荐投保；替代产品：…``: how
+    recent the change is tells a broker whether what they said last week still held."""
+    day = row.get("discontinued_date")
+    when = recency_text(str(row["status"]), str(day) if day else None, today or date.today())
     text = f"{row['name']}（{row['product_id']}）{when}，不可再向客户推荐投保"
     if row.get("successor_id"):
         text += f"；替代产品：{row['successor_name']}（{row['successor_id']}）"

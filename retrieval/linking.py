@@ -192,13 +192,13 @@ class Linker:
         out = LinkedQuestion()
         normalized = _norm(question)
         products = self._load_products()
-        found = _scan(normalized, products, self._product_lengths)
+        found = [(surface, surface.text) for surface in _scan(normalized, products, self._product_lengths)]
         if not found and fuzzy:
             found = _homophones(normalized, products) or _fuzzy(normalized, products)
-        for surface in found:
+        for surface, span in found:
             if surface.product_id not in out.product_ids:
                 out.products.append(ProductRef(surface.product_id, surface.name, surface.text))
-            out.product_spans.append(surface.text)
+            out.product_spans.append(span)  # as the question wrote it (学幼重急b for 学幼重疾b)
         self._link_laws(question, out)
         return out
 
@@ -256,19 +256,19 @@ def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
     return found
 
 
-def _homophones(text: str, table: dict[str, _Surface]) -> list[_Surface]:
+def _homophones(text: str, table: dict[str, _Surface]) -> list[tuple[_Surface, str]]:
     """A name written with a homophone (颐享年年珍享版 for 臻享版, 瑞和 for 瑞禾): the same syllables,
-    most characters the same; the longest such name wins."""
+    most characters the same; the longest such name wins, with the question's words for it."""
     sounds = pinyin(text)
-    best: _Surface | None = None
+    best: tuple[_Surface, str] | None = None
     for surface, entry in table.items():
-        if len(surface) < 4 or (best is not None and len(surface) <= len(best.text)):
+        if len(surface) < 4 or (best is not None and len(surface) <= len(best[0].text)):
             continue
         target = _surface_pinyin(surface)
         n = len(target)
         for i in range(len(sounds) - n + 1):
             if sounds[i : i + n] == target and sum(a == b for a, b in zip(text[i : i + n], surface, strict=False)) * 2 > n:
-                best = entry
+                best = (entry, text[i : i + n])
                 break
     return [best] if best else []
 
@@ -278,11 +278,12 @@ def _surface_pinyin(surface: str) -> tuple[str, ...]:
     return pinyin(surface)
 
 
-def _fuzzy(text: str, table: dict[str, _Surface]) -> list[_Surface]:
-    """A misspelt long name (安康安享终生重大疾病保险): best partial match above the cutoff, same years."""
+def _fuzzy(text: str, table: dict[str, _Surface]) -> list[tuple[_Surface, str]]:
+    """A misspelt long name (安康安享终生重大疾病保险): best partial match above the cutoff, same years,
+    with the question's words for it."""
     from rapidfuzz import fuzz
 
-    best: tuple[float, _Surface] | None = None
+    best: tuple[float, _Surface, str] | None = None
     for surface, entry in table.items():
         if len(surface) < 5:
             continue
@@ -293,8 +294,8 @@ def _fuzzy(text: str, table: dict[str, _Surface]) -> list[_Surface]:
         if set(_YEAR.findall(window)) != set(_YEAR.findall(surface)):
             continue  # 康宁2019 is not 康宁2023, however close the strings are
         if best is None or hit.score > best[0]:
-            best = (hit.score, entry)
-    return [best[1]] if best else []
+            best = (hit.score, entry, window)
+    return [(best[1], best[2])] if best else []
 
 
 def _product_surfaces(rows: list[dict[str, Any]]) -> dict[str, _Surface]:

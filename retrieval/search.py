@@ -122,9 +122,9 @@ class Searcher:
         rows = self.graph.referred_clauses([clause_key(top.doc_id, top.locator)])
         shown = {ev.locator for ev in ranked[:5] if ev.doc_id == top.doc_id}
         referred = {row["locator"] for row in rows}
-        for ev in ranked[:5]:
-            if ev.doc_id == top.doc_id and ev.locator in referred and "definition" not in ev.reasons:
-                ev.reasons.append("definition")  # evidence because the top clause uses its term
+        for shown_ev in ranked[:5]:
+            if shown_ev.doc_id == top.doc_id and shown_ev.locator in referred and "definition" not in shown_ev.reasons:
+                shown_ev.reasons.append("definition")  # evidence because the top clause uses its term
         wanted = [cid for row in rows if row["locator"] not in shown for cid in row["chunk_ids"][:1]]
         if not wanted:
             return ranked

@@ -28,7 +28,7 @@ def ask(body: AskRequest, who: AskCaller, stack: StackDep, audit: AuditDep, metr
     conversation = retriever.conversations.get(body.conversation_id) if retriever.conversations else None
     prepared = retriever.prepare(body.question, body.top_k, conversation, audiences=who.audiences)
     if body.stream:
-        audit.answered(body.question, prepared.sources())
+        audit.answered(body.question, prepared.sources(), named=_products(prepared))
         events = retriever.ask_stream(
             body.question, top_k=body.top_k, audience=body.audience, conversation=conversation, prepared=prepared
         )
@@ -36,7 +36,7 @@ def ask(body: AskRequest, who: AskCaller, stack: StackDep, audit: AuditDep, metr
     data = retriever.ask(
         body.question, top_k=body.top_k, audience=body.audience, conversation=conversation, prepared=prepared
     ).to_dict()
-    audit.answered(body.question, data)
+    audit.answered(body.question, data, named=_products(prepared))
     metrics.observe_answer(data)
     return data
 
@@ -47,12 +47,18 @@ def chat_completions(body: ChatCompletionRequest, who: AskCaller, stack: StackDe
     question, conversation = cc.history(stack, body)
     prepared = stack.retriever.prepare(question, body.top_k, conversation, audiences=who.audiences)
     if body.stream:
-        audit.answered(question, prepared.sources())
+        audit.answered(question, prepared.sources(), named=_products(prepared))
         chunks = cc.stream(stack, body, question, conversation, prepared)
         return StreamingResponse(chunks, media_type="text/event-stream", headers=_SSE_HEADERS)
     data = cc.complete(stack, body, question, conversation, prepared)
-    audit.answered(question, data["brokerkg"])
+    audit.answered(question, data["brokerkg"], named=_products(prepared))
     return data
+
+
+def _products(prepared: Any) -> list[str]:
+    """The products the question names and whose own clauses the answer draws on (for the audit record)."""
+    clauses = [ev.product_id for ev in prepared.evidence if ev.product_id and ev.doc_type == "clause"]
+    return [*prepared.query.linked.product_ids, *clauses]
 
 
 def _sse(events: Iterator[dict[str, Any]], conversation: Conversation | None) -> Iterator[str]:

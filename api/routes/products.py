@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ProductsReader, ProductsWriter, StackDep
+from api.deps import AuditDep, ProductsReader, ProductsWriter, StackDep
 from api.schemas import (
     CompareRequest,
     Comparison,
@@ -18,6 +18,7 @@ from api.schemas import (
     ProductPatch,
     ProductQuery,
 )
+from domain.alerts import OFF_SALE
 from domain.errors import InputError, NotFoundError
 from ingest.catalog import parse_iso_date
 from ingest.versions import diff_versions, filing_versions
@@ -31,7 +32,8 @@ router = APIRouter()
 
 
 @router.get("/v1/products", response_model=list[ProductMatch])
-def list_products(query: Annotated[ProductQuery, Query()], who: ProductsReader, stack: StackDep) -> list[dict[str, Any]]:
+def list_products(query: Annotated[ProductQuery, Query()], who: ProductsReader, stack: StackDep,
+                  audit: AuditDep) -> list[dict[str, Any]]:
     """Without parameters: the whole catalog. With any: products matching them on the facts
     read from their clauses (on-sale only unless ``status`` says otherwise, ``status=any`` for
     all), each with the facts that qualified it and their clauses."""
@@ -41,6 +43,7 @@ def list_products(query: Annotated[ProductQuery, Query()], who: ProductsReader, 
                         limits=query.limits())
     matches, _ = match_products(stack.graph, criteria)
     flags = {f.product_id: f.to_dict() for f in product_flags(stack.graph, [m.product["product_id"] for m in matches])}
+    audit.involved([m.product["product_id"] for m in matches], list(flags.values()))
     return [
         {**m.product, "matched_facts": [fact_citation(f) for f in m.facts],
          "flags": [flags[m.product["product_id"]]] if m.product["product_id"] in flags else []}
@@ -49,25 +52,29 @@ def list_products(query: Annotated[ProductQuery, Query()], who: ProductsReader, 
 
 
 @router.post("/v1/compare", response_model=Comparison)
-def compare(body: CompareRequest, who: ProductsReader, stack: StackDep) -> dict[str, Any]:
+def compare(body: CompareRequest, who: ProductsReader, stack: StackDep, audit: AuditDep) -> dict[str, Any]:
     """Facts of 2–6 products side by side; each cell cites the clause that states it."""
-    return compare_products(stack.graph, body.product_ids)
+    comparison = compare_products(stack.graph, body.product_ids)
+    audit.involved([p["product_id"] for p in comparison["products"]], comparison["flags"])
+    return comparison
 
 
 @router.get("/v1/products/{product_id}/overview", response_model=ProductOverview, response_model_exclude_unset=True)
-def overview(product_id: str, who: ProductsReader, stack: StackDep) -> dict[str, Any]:
+def overview(product_id: str, who: ProductsReader, stack: StackDep, audit: AuditDep) -> dict[str, Any]:
     """The product page: history, clauses, the articles they cite, cases, neighbours and their picture."""
     page = product_overview(stack.graph, stack.index, product_id, who.audiences)
     if page is None:
         raise NotFoundError(f"unknown product_id '{product_id}'")
+    audit.involved([product_id], page.get("flags", []))
     return page
 
 
 @router.get("/v1/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: str, who: ProductsReader, stack: StackDep) -> dict[str, Any]:
+def get_product(product_id: str, who: ProductsReader, stack: StackDep, audit: AuditDep) -> dict[str, Any]:
     product = stack.graph.get_product(product_id)
     if product is None:
         raise NotFoundError(f"unknown product_id '{product_id}'")
+    audit.involved([product_id], [product] if product.get("status") in OFF_SALE else [])
     return product
 
 
@@ -96,7 +103,8 @@ def product_filings(graph: Any, product: dict[str, Any]) -> list[dict[str, Any]]
 def patch_product(product_id: str, body: ProductPatch, who: ProductsWriter, stack: StackDep) -> dict[str, Any] | None:
     """Status, discontinued date or successor; in effect for the very next answer."""
     graph = stack.graph
-    if graph.get_product(product_id) is None:
+    before = graph.get_product(product_id)
+    if before is None:
         raise NotFoundError(f"unknown product_id '{product_id}'")
     changes = body.model_dump(exclude_unset=True)
     if not changes:
@@ -115,6 +123,6 @@ def patch_product(product_id: str, body: ProductPatch, who: ProductsWriter, stac
         if graph.get_product(successor) is None:
             raise InputError(f"replaced_by: unknown product_id '{successor}'")
     graph.update_product(product_id, changes)
-    graph.log_status(product_id, {**changes, "source": "api", "key_id": who.key_id})
+    graph.log_status(product_id, {**changes, "source": "api", "key_id": who.key_id, "previous_status": before.get("status")})
     logger.info("product %s updated: %s", product_id, ", ".join(sorted(changes)))
     return graph.get_product(product_id)

@@ -218,3 +218,39 @@ def test_phone_width_layout(browser: Any, server: str) -> None:
         page.screenshot(path=str(SHOTS / "phone-product.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_stop_sale_alert_badge_inbox_and_successor_link(page: Any, server: str, demo_stack: Any) -> None:
+    """A broker asked about a product on sale; it is withdrawn; the header badge counts the alert, the
+    inbox says how recent the change is and leads to the successor's page."""
+    from datetime import date, timedelta
+
+    from api.alerts.service import attach
+
+    turn = _ask(page, "金满仓年金的犹豫期多久")
+    assert turn.locator(".flag").count() == 0  # on sale when the broker asked
+    stopped = (date.today() - timedelta(days=3)).isoformat()
+    r = httpx.patch(f"{server}/v1/products/DX-AN-2020", json={"status": "discontinued", "discontinued_date": stopped,
+                                                               "replaced_by": "AK-CI-2021"})
+    assert r.status_code == 200, r.text
+    try:
+        assert attach(demo_stack).wait_idle(30)
+        page.goto(server + "/#/search")  # any page change refreshes the badge
+        count = page.locator("#alerts-badge .count")
+        page.wait_for_function("() => document.querySelector('#alerts-badge .count').textContent !== ''")
+        unread = int(count.inner_text())
+        assert unread >= 1
+        page.click("#alerts-badge")
+        item = page.locator(".alert-item.unread[data-product='DX-AN-2020']").first
+        item.wait_for()
+        assert f"已于{stopped}停售（3天前）" in item.inner_text()
+        page.screenshot(path=str(SHOTS / "alerts.png"), full_page=True)
+        successor = item.locator("a.successor")
+        assert "AK-CI-2021" in successor.inner_text()
+        successor.click()
+        page.locator("h1", has_text="安康安享终身重大疾病保险").wait_for()
+        page.wait_for_function(f"() => document.querySelector('#alerts-badge .count').textContent !== '{unread}'")
+    finally:
+        r = httpx.patch(f"{server}/v1/products/DX-AN-2020", json={"status": "on_sale", "discontinued_date": None,
+                                                                   "replaced_by": None})
+        assert r.status_code == 200

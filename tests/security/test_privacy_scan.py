@@ -50,6 +50,9 @@ def test_no_unmasked_personal_data_anywhere_after_the_suite(demo_stack: Any, cli
     found["logs"] = find_pii(SESSION_LOG.read_text(encoding="utf-8")) if SESSION_LOG.exists() else []
     audit = demo_stack.data_dir / "audit" / "audit.jsonl"
     found["audit"] = find_pii(audit.read_text(encoding="utf-8")) if audit.exists() else []
+    # stop-sale alerts and their dead letters (api/alerts/)
+    found["alerts"] = [p for f in sorted((demo_stack.data_dir / "alerts").glob("*.jsonl"))
+                       for p in find_pii(f.read_text(encoding="utf-8"))]
     counts = {k: len(v) for k, v in found.items()}
     print(f"\nprivacy scan: {len(rows)} graph nodes, {sum(1 for _ in demo_stack.index.payloads())} index points, "
           f"{len(answers)} answers, log {SESSION_LOG.stat().st_size if SESSION_LOG.exists() else 0} bytes; unmasked {counts}")

@@ -35,6 +35,16 @@ async function send(method, path, body, extraHeaders = {}) {
   return response;
 }
 
+// A GET that never asks for a key (background refreshes): the JSON, or null on any failure.
+export async function peek(path) {
+  try {
+    const response = await fetch(path, { headers: authHeaders() });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function call(method, path, body) {
   const response = await send(method, path, body);
   let data = null;

@@ -1,4 +1,5 @@
-// Hash router: #/chat, #/search, #/product/ID, #/doc/ID?loc=…
+// Hash router: #/chat, #/search, #/product/ID, #/doc/ID?loc=…, #/alerts
+import { alertsView, refreshBadge, startBadge } from "./alerts.js";
 import { chatView } from "./chat.js";
 import { docView } from "./doc.js";
 import { productView } from "./product.js";
@@ -15,11 +16,14 @@ function route() {
   const dialog = document.getElementById("passage");
   if (dialog.open) dialog.close();
   if (parts[0] === "search") searchView(view);
+  else if (parts[0] === "alerts") alertsView(view);
   else if (parts[0] === "product" && parts[1]) productView(view, parts[1]);
   else if (parts[0] === "doc" && parts[1]) docView(view, parts[1], params.get("loc"));
   else chatView(view);
   window.scrollTo(0, 0);
+  refreshBadge();
 }
 
 window.addEventListener("hashchange", route);
 route();
+startBadge();
