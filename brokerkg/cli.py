@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -640,8 +641,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM (systemd, Docker, Kubernetes): unwinds like Ctrl-C, so the stores close and the
+    bundled graph server stops. uvicorn re-raises the signal after its graceful shutdown; with the
+    default handler the process would die there, before ``serve`` closes its stack."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         settings = load_settings()
         quiet = args.command in ("ingest", "catalog", "status", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
@@ -652,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        return 143
 
 
 if __name__ == "__main__":

@@ -122,9 +122,15 @@ def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs:
         cli_answer = json.loads(run_cli(["ask", "畅行意外险意外医疗的免赔额", "--json"], data).stdout)
         assert cli_answer["citations"][0]["locator"] == "2.3"
         assert httpx.get(url + "/", timeout=5).status_code == 200
+        graph_pid = json.loads((data / "graph" / "server.json").read_text())["pid"]
     finally:
-        server.terminate()
+        server.terminate()  # SIGTERM, as systemd, Docker and Kubernetes stop a service
         server.wait(timeout=30)
+    # a clean stop: the stores closed and the graph server stopped by the app, not left running
+    assert not (data / "graph" / "server.json").exists()
+    assert "bundled graph server stopped" in (server.stdout.read() if server.stdout else "")
+    with pytest.raises(ProcessLookupError):
+        os.kill(graph_pid, 0)
     # state survives the restart of the app and of its graph server
     after = json.loads(run_cli(["ask", "畅行意外险意外医疗的免赔额", "--json"], data).stdout)
     assert after["citations"][0]["locator"] == "2.3"
