@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.refs import PREAMBLE
@@ -352,21 +353,44 @@ def _bare(section: Section) -> bool:
     return all(p.strip() == section.locator or _LONE_PART_NO.match(p) for p in section.paragraphs)
 
 
+# What a stack of sections becomes: the paragraphs that end the section before it, and each
+# member's new paragraphs; None leaves the stack as it is.
+_Split = Callable[[list[Section]], tuple[list[str], list[list[str]]] | None]
+
+
+def _regroup(sections: list[Section], stacked: Callable[[Section], bool], split: _Split) -> list[Section]:
+    """Each run of ``stacked`` sections with the section after it (the host, which printed all
+    their texts) is handed to ``split``, which deals the host's paragraphs out."""
+    out: list[Section] = []
+    i = 0
+    while i < len(sections):
+        j = i
+        while j < len(sections) and stacked(sections[j]):
+            j += 1
+        group = sections[i: j + 1]
+        parts = split(group) if j < len(sections) else None
+        if parts is not None:
+            lead, texts = parts
+            if out and lead:
+                out[-1].paragraphs.extend(lead)
+            for section, text in zip(group, texts, strict=True):
+                section.paragraphs = text
+        out.extend(group)
+        i = j + 1
+    return out
+
+
+def _pieces(body: list[str], starts: list[int]) -> list[list[str]]:
+    return [body[start: starts[k + 1] if k + 1 < len(starts) else len(body)] for k, start in enumerate(starts)]
+
+
 def _unstack(sections: list[Section], nav: Navigation) -> list[Section]:
     """Clause numbers a two-column page printed apart from their text: one number or a stack of
     them (``5.1 5.2 6. 6.1``), then the titles and texts. Each number gets the text that follows
     its title (known from the table of contents), in order; what comes before the first title
     ends the section before the number."""
-    out: list[Section] = []
-    i = 0
-    while i < len(sections):
-        j = i
-        while j < len(sections) and _bare(sections[j]):
-            j += 1
-        if j >= len(sections):
-            out.extend(sections[i:])
-            break
-        group = sections[i: j + 1]
+
+    def split(group: list[Section]) -> tuple[list[str], list[list[str]]] | None:
         host = group[-1]
         titles = [nav.titles.get(s.locator) for s in group]
         body = host.paragraphs[1:] if host.paragraphs and host.paragraphs[0].strip() == host.locator else []
@@ -374,23 +398,16 @@ def _unstack(sections: list[Section], nav: Navigation) -> list[Section]:
         for t in titles:
             at = next((k for k in range(starts[-1] + 1 if starts else 0, len(body)) if t and _is_title(body[k], t)), None)
             if at is None:
-                break
+                return None
             starts.append(at)
-        if len(starts) != len(group):
-            out.extend(group)
-            i = j + 1
-            continue
-        if out and starts[0]:
-            out[-1].paragraphs.extend(body[: starts[0]])
-        for k, (section, title) in enumerate(zip(group, titles, strict=True)):
-            end = starts[k + 1] if k + 1 < len(starts) else len(body)
-            line = body[starts[k]]
+        texts = []
+        for section, title, (line, *text) in zip(group, titles, _pieces(body, starts), strict=True):
             # the title alone (or its first half, wrapped by the column), or the title with its text
             first = f"{section.locator} {title}" if len(_compact(line)) <= len(_compact(title or "")) else f"{section.locator} {line}"
-            section.paragraphs = [first, *body[starts[k] + 1: end]]
-            out.append(section)
-        i = j + 1
-    return out
+            texts.append([first, *text])
+        return body[: starts[0]], texts
+
+    return _regroup(sections, _bare, split)
 
 
 _DEFINES = re.compile(r"^\s*指")
@@ -400,35 +417,23 @@ def _unstack_definitions(sections: list[Section]) -> list[Section]:
     """Definitions printed as a column of numbered terms beside a column of texts: terms with no
     text (7.3 私家车), then the next term with every text (指符合以下规定的车辆… 指遭受外来的…).
     When the texts that start with 指 are exactly one per term, each term gets its own, in order."""
-    out: list[Section] = []
-    i = 0
-    while i < len(sections):
-        j = i
-        while j < len(sections) and sections[j].locator != PREAMBLE and _heading_only(sections[j]) and not _bare(sections[j]):
-            j += 1
-        if j == i or j >= len(sections):
-            out.extend(sections[i: j + 1])
-            i = j + 1
-            continue
-        group, host = sections[i: j + 1], sections[j]
+
+    def stacked(section: Section) -> bool:
+        return section.locator != PREAMBLE and _heading_only(section) and not _bare(section)
+
+    def split(group: list[Section]) -> tuple[list[str], list[list[str]]] | None:
+        host = group[-1]
         head = 1 if len(host.paragraphs) > 1 and _heading_only(Section(host.locator, [], host.paragraphs[:1])) else 0
         if head and host.paragraphs[0].strip() == host.locator and len(host.paragraphs) > 2 and not _DEFINES.match(host.paragraphs[1]):
             head = 2  # "7.4" then "意外伤害" on lines of their own
         body = host.paragraphs[head:]
         starts = [k for k, p in enumerate(body) if _DEFINES.match(p)]
-        if len(starts) != len(group) or not head:
-            out.extend(group)
-            i = j + 1
-            continue
-        if out and starts[0]:
-            out[-1].paragraphs.extend(body[: starts[0]])
-        heading = host.paragraphs[:head]
-        for k, section in enumerate(group):
-            end = starts[k + 1] if k + 1 < len(starts) else len(body)
-            section.paragraphs = [*(heading if section is host else section.paragraphs), *body[starts[k]: end]]
-            out.append(section)
-        i = j + 1
-    return out
+        if len(group) < 2 or len(starts) != len(group) or not head:
+            return None
+        headings = [s.paragraphs for s in group[:-1]] + [host.paragraphs[:head]]
+        return body[: starts[0]], [[*h, *text] for h, text in zip(headings, _pieces(body, starts), strict=True)]
+
+    return _regroup(sections, stacked, split)
 
 
 def _is_title(para: str, title: str) -> bool:
