@@ -19,22 +19,23 @@ from typing import Any
 
 from domain.facts import TYPES, Fact
 from ingest import quantities as q
-from ingest.facts import TOPICS, _normalise
+from ingest.facts import TOPICS, normalise
 from prompts import Prompt, message_text
 
 logger = logging.getLogger(__name__)
 
-# The fact types a model may propose: a number with a unit, and how the value is stored.
-# (unit words allowed next to the number, scale to the canonical value, display template)
-_ASKABLE: dict[str, tuple[tuple[str, ...], int, str]] = {
-    "age_max": (("周岁", "岁"), 1, "{n}周岁"),
-    "cooling_off": (("日", "天"), 1, "{n}日"),
-    "waiting_period": (("日", "天"), 1, "{n}日"),
-    "grace_period": (("日", "天"), 1, "{n}日"),
-    "policy_loan": (("%",), 1, "现金价值的{n}%"),
-    "deductible": (("元", "万元"), 1, "{n}"),
-    "payout_ratio": (("%",), 1, "{n}%"),
-    "annuity_ratio": (("%",), 1, "每年保险金额的{n}%"),
+# The fact types a model may propose: (the unit words allowed next to the number, display, the
+# words of the clauses that state it: the extraction's topics, and for the two medical facts
+# that have no topic there, their own).
+_ASKABLE: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "age_max": (("周岁", "岁"), "{n}周岁", TOPICS["age_max"]),
+    "cooling_off": (("日", "天"), "{n}日", TOPICS["cooling_off"]),
+    "waiting_period": (("日", "天"), "{n}日", TOPICS["waiting_period"]),
+    "grace_period": (("日", "天"), "{n}日", TOPICS["grace_period"]),
+    "policy_loan": (("%",), "现金价值的{n}%", TOPICS["policy_loan"]),
+    "deductible": (("元", "万元"), "{n}元", r"免赔额"),
+    "payout_ratio": (("%",), "{n}%", r"赔付比例|给付比例"),
+    "annuity_ratio": (("%",), "每年保险金额的{n}%", TOPICS["annuity_ratio"]),
 }
 _MAX_CLAUSES = 6
 _MAX_CHARS = 1_200
@@ -47,11 +48,11 @@ class FactProposer:
     def candidates(self, sections: Iterable[Any], found: Iterable[str]) -> tuple[list[str], list[Any]]:
         """(missing fact types, the clauses whose heading or text names their topic)."""
         have = set(found)
-        missing = [t for t in _ASKABLE if t not in have and t in TOPICS]
+        missing = [t for t in _ASKABLE if t not in have]
         clauses: list[Any] = []
         for section in sections:
             heading = (getattr(section, "heading_path", None) or [""])[-1]
-            if any(re.search(TOPICS[t], heading) or re.search(TOPICS[t], section.text[:200]) for t in missing):
+            if any(re.search(_ASKABLE[t][2], heading) or re.search(_ASKABLE[t][2], section.text[:200]) for t in missing):
                 clauses.append(section)
         return missing, clauses[:_MAX_CLAUSES]
 
@@ -59,7 +60,7 @@ class FactProposer:
         missing, clauses = self.candidates(sections, [f.type for f in found])
         if not missing or not clauses:
             return []
-        shown = {s.locator: _normalise(s.text)[:_MAX_CHARS] for s in clauses}
+        shown = {s.locator: normalise(s.text)[:_MAX_CHARS] for s in clauses}
         facts = "\n".join(f"- {t}：{TYPES[t].label}（单位：{'、'.join(_ASKABLE[t][0])}）" for t in missing)
         body = "\n".join(f'<clause locator="{loc}">\n{text}\n</clause>' for loc, text in shown.items())
         system, user = self.prompt.render(facts=facts, clauses=body)
@@ -80,7 +81,7 @@ class FactProposer:
         kind, locator, quote = str(p.get("type", "")), str(p.get("locator", "")), re.sub(r"\s+", "", str(p.get("quote", "")))
         if kind not in missing or locator not in shown or not quote or quote not in re.sub(r"\s+", "", shown[locator]):
             return None
-        units, _, display = _ASKABLE[kind]
+        units, display, _ = _ASKABLE[kind]
         unit = str(p.get("unit", ""))
         try:
             value = q.number(str(p.get("value", "")))
@@ -91,13 +92,8 @@ class FactProposer:
         stated = {q.number(n) for n in re.findall(rf"({q.NUM}){re.escape(unit)}", quote)}
         if value not in stated:  # the quote states this number with this unit (90日, 六十天, 80%)
             return None
-        n: int | float = int(value) if value.is_integer() else value
-        if kind == "deductible":
-            n = int(n * 10_000) if unit == "万元" else n
-            shown_as = f"{n}元"
-        else:
-            shown_as = display.format(n=n)
-        return Fact(type=kind, value=n, display=shown_as, raw=quote, locator=locator,
+        n = q.exact(value * 10_000 if unit == "万元" else value)  # amounts are stored in yuan
+        return Fact(type=kind, value=n, display=display.format(n=n), raw=quote, locator=locator,
                     chunk_id=chunk_of.get(locator), extracted_by=f"model:{self.name}")
 
 

@@ -17,39 +17,21 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from domain.facts import FACT_TYPES, Fact
-from domain.numerals import cn_to_int
 from domain.text import join_spread
 from ingest import quantities as q
 
-_NUM = r"(\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+)"
-
-
-def _number(text: str) -> float:
-    text = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        value = float(text)
-    else:
-        parsed = cn_to_int(text)
-        if parsed is None:
-            raise ValueError(text)
-        value = float(parsed)
-    return value
-
-
-def _int(text: str) -> int:
-    return int(_number(text))
+_NUM = rf"({q.NUM})"  # the number a template captures
 
 
 def _amount(number: str, unit: str) -> float | int:
     scale = {"元": 1, "万元": 10_000, "万": 10_000, "亿元": 100_000_000}[unit]
-    value = _number(number) * scale
-    return int(value) if value == int(value) else value
+    return q.exact(q.number(number) * scale)
 
 
 def _yuan(value: float) -> str:
     if value >= 10_000 and value % 10_000 == 0:
         return f"{int(value // 10_000)}万元"
-    return f"{int(value) if value == int(value) else value}元"
+    return f"{q.exact(value)}元"
 
 
 def _sentence(text: str, start: int, end: int) -> str:
@@ -66,7 +48,7 @@ def _sentence(text: str, start: int, end: int) -> str:
 _CJK = "\u4e00-\u9fff"
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
     """The clause as read for values (see ``domain.text.join_spread``); a fact's ``raw`` sentence is cut from it."""
     return re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", join_spread(text))  # 10,000元 → 10000元
 
@@ -105,10 +87,6 @@ def general(fn: Rule) -> Rule:
     return fn
 
 
-def _n(name: str) -> str:
-    return rf"(?P<{name}>\d+|[零〇一二两三四五六七八九十百千]+)"
-
-
 # Facts stated as one number: (fact, pattern — its first matched group is the number, display).
 NUMBER_RULES: tuple[tuple[str, str, str], ...] = (
     ("waiting_period", rf"(?:生效|复效)[^。；]{{0,24}}?起[^。；\d]{{0,6}}{_NUM}(?:日|天)(?:内|以内)?(?:（含第?{_NUM}(?:日|天)）)?[^。；\d]{{0,12}}?为等待期"
@@ -135,7 +113,7 @@ def _numbers(text: str, heading: str = "") -> Found:
     for key, pattern, display in NUMBER_RULES:
         m = re.search(pattern, text)
         if m:
-            n = _int(next(g for g in m.groups() if g))
+            n = q.integer(next(g for g in m.groups() if g))
             yield key, n, display.format(n=n), {}, m
 
 
@@ -143,7 +121,7 @@ def _numbers(text: str, heading: str = "") -> Found:
 def _term(text: str, heading: str = "") -> Found:
     m = re.search(rf"保险期间[^。；]{{0,30}}?最长不超过{_NUM}年", text)
     if m:
-        n = _int(m.group(1))
+        n = q.integer(m.group(1))
         yield "term", f"最长不超过{n}年", f"最长不超过{n}年", {}, m
         return
     m = re.search(r"保险期间(?:为|是|有|分为|(?P<since>自[^，。；]{0,20}?生效日的?零时起[，,]?至)|(?=\d))([^，。；]+)", text)
@@ -202,7 +180,7 @@ def _medical(text: str, heading: str = "") -> Found:
         yield "guaranteed_renewal", False, "不保证续保", {}, m
     m = re.search(rf"保证续保期间为{_NUM}年", text)
     if m:
-        years = _int(m.group(1))
+        years = q.integer(m.group(1))
         yield "guaranteed_renewal", True, f"保证续保{years}年", {}, m
         yield "renewal_years", years, f"{years}年", {}, m
 
@@ -211,8 +189,8 @@ def _medical(text: str, heading: str = "") -> Found:
 def _annuity(text: str, heading: str = "") -> Found:
     m = re.search(rf"自被保险人年满{_NUM}周岁后的首个保单周年日起(?:（年金领取起始年龄也可选择{_NUM}周岁)?", text)
     if m and "年金" in text[m.start(): m.end() + 80]:
-        start = _int(m.group(1))
-        options = (start, _int(m.group(2))) if m.group(2) else ()
+        start = q.integer(m.group(1))
+        options = (start, q.integer(m.group(2))) if m.group(2) else ()
         display = f"{start}周岁" + (f"（可选{options[1]}周岁）" if options else "")
         yield "annuity_start_age", start, display, {"options": options}, m
 
@@ -307,8 +285,7 @@ def _annuity_table(text: str, heading: str = "") -> Found:
         return
     row = re.compile(r"年领[^\d%。；]{0,6}(\d+(?:\.\d+)?)%").search(text, m.end(), min(len(text), m.end() + 160))
     if row:
-        n = q.number(row.group(1))
-        value = int(n) if n.is_integer() else n
+        value = q.exact(q.number(row.group(1)))
         yield "annuity_ratio", value, f"每年基本保险金额的{value}%（年领，见给付比例表）", {"qualifier": "年领"}, m
 
 
@@ -316,8 +293,7 @@ def _annuity_table(text: str, heading: str = "") -> Found:
 def _loan(text: str, heading: str = "") -> Found:
     m = re.search(r"(?:贷款|借款)[^。；]{0,16}?(?:金|数|额)[^。；]{0,12}?不(?:得|能)?(?:超过|高于)[^。；]{0,40}?的(\d+(?:\.\d+)?)%", text)
     if m:
-        n = q.number(m.group(1))
-        value = int(n) if n.is_integer() else n
+        value = q.exact(q.number(m.group(1)))
         yield "policy_loan", value, f"现金价值的{value}%", {}, m
 
 
@@ -330,7 +306,7 @@ def extract_facts(sections: Iterable[Any], chunk_of: dict[str, str] | None = Non
     the first in the wording."""
     best: dict[str, tuple[tuple[int, int, int], Fact]] = {}
     for order, section in enumerate(sections):
-        text = _normalise(section.text)
+        text = normalise(section.text)
         path = getattr(section, "heading_path", None) or []
         heading = path[-1] if path else ""
         for tier, rules in enumerate((RULES, GENERAL)):

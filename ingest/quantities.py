@@ -37,6 +37,11 @@ def integer(text: str) -> int:
     return int(number(text))
 
 
+def exact(value: float) -> int | float:
+    """80.0 → 80, 8.5 → 8.5: a value as a fact stores it."""
+    return int(value) if float(value).is_integer() else value
+
+
 @dataclass(frozen=True)
 class AgeRange:
     min_days: int  # the youngest entry age in days (出生满28日 → 28, 18周岁 → 6570)

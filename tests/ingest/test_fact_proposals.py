@@ -79,3 +79,11 @@ def test_a_model_that_fails_or_rambles_costs_only_its_proposals(proposer: FactPr
     broken = FactProposer(chat_model("openai", base_url="http://127.0.0.1:9/v1", model="x", api_key="", temperature=0.0,
                                      timeout_s=2), proposer.prompt, name="down")
     assert broken.propose(SECTIONS, extract_facts(SECTIONS)) == []
+
+
+def test_an_amount_proposed_in_wan_yuan_is_stored_in_yuan(proposer: FactProposer, llm: LLMServer) -> None:
+    sections = [Section("2.5", ["2.5 免赔额"], ["2.5 免赔额 本合同的年免赔额：人民币1万元整。"])]
+    assert "deductible" not in {f.type for f in extract_facts(sections)}
+    llm.reply = _reply({"type": "deductible", "value": 1, "unit": "万元", "locator": "2.5", "quote": "本合同的年免赔额：人民币1万元整"})
+    (fact,) = proposer.propose(sections, extract_facts(sections))
+    assert (fact.type, fact.value, fact.display) == ("deductible", 10_000, "10000元")
