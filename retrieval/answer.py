@@ -63,6 +63,11 @@ def _score_sentence(sentence: str, terms: set[str], wants_quantity: bool, unit: 
     return score
 
 
+def _excepts(sentence: str, term: str) -> bool:
+    """The sentence names ``term`` only to leave it out: 意外伤害以外的原因."""
+    return re.search(re.escape(term) + r"[^，。；]{0,6}以外", sentence) is not None
+
+
 def _quote(sentences: list[str], chosen: list[int]) -> str:
     """The chosen sentences in reading order; a list introduction brings its first items."""
     picked: list[int] = []
@@ -156,9 +161,9 @@ def compose(
             # The best sentence and, when it adds to it, the next best one.
             chosen = [scored[0][1]] + [i for s, i in scored[1:2] if s > 0 and s >= 0.6 * top_score]
             # 因为意外…赔不赔 where the best sentence says 意外伤害以外的原因: the sentence on 意外 itself
-            excepted = [t for t in terms if re.search(re.escape(t) + r"[^，。；]{0,6}以外", sentences[scored[0][1]])]
+            excepted = [t for t in terms if _excepts(sentences[scored[0][1]], t)]
             chosen += [i for s, i in scored[1:] if s > 0 and i not in chosen and any(
-                t in sentences[i] and not re.search(re.escape(t) + r"[^，。；]{0,6}以外", sentences[i]) for t in excepted)][:1]
+                t in sentences[i] and not _excepts(sentences[i], t) for t in excepted)][:1]
             if unit is not None and not any(unit.search(sentences[i]) for i in chosen):
                 # A quantity was asked: bring the best sentence that states one in the asked unit.
                 chosen += [i for _, i in scored if unit.search(sentences[i])][:1]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from domain.alerts import recency_text
+from domain.alerts import OFF_SALE, recency_text
 from graph.store import GraphStore
 from retrieval.linking import LinkedQuestion
 from retrieval.types import Evidence, Flag
-
-_OFF_SALE = ("discontinued", "suspended")
 
 
 def product_flags(graph: GraphStore, product_ids: list[str]) -> list[Flag]:
@@ -19,7 +17,7 @@ def product_flags(graph: GraphStore, product_ids: list[str]) -> list[Flag]:
     flags: list[Flag] = []
     for pid in unique:
         row = rows.get(pid)
-        if not row or row.get("status") not in _OFF_SALE:
+        if not row or row.get("status") not in OFF_SALE:
             continue
         successor = (
             {"product_id": row["successor_id"], "name": row["successor_name"]} if row.get("successor_id") else None
