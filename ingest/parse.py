@@ -126,8 +126,13 @@ class DocumentParser:
             doc.mentioned_products = self.namer.products_named(body)
         doc.chunks = chunk_document(doc)
         if kind == "clause":
-            first_chunk: dict[str, str] = {}
-            for chunk in doc.chunks:
-                first_chunk.setdefault(chunk.locator, chunk.chunk_id)
-            doc.facts = extract_facts(sections, first_chunk)
+            doc.facts = extract_facts(sections, first_chunks(doc))
         return doc
+
+
+def first_chunks(doc: Document) -> dict[str, str]:
+    """Locator → the first chunk of that section: what a fact read from the section cites."""
+    out: dict[str, str] = {}
+    for chunk in doc.chunks:
+        out.setdefault(chunk.locator, chunk.chunk_id)
+    return out

@@ -20,7 +20,7 @@ from index.analyzer import Analyzer
 from index.embedders.base import Embedder
 from index.vectors.base import VectorIndex
 from ingest.fact_proposals import FactProposer
-from ingest.parse import DocumentParser, doc_id_for, expand_paths
+from ingest.parse import DocumentParser, doc_id_for, expand_paths, first_chunks
 from ingest.writer import DocumentWriter
 
 logger = logging.getLogger(__name__)
@@ -136,10 +136,7 @@ class Ingestor:
             return 0
         doc = self.parser.parse(path, doc_type, audience, product_id, data)
         if self.proposer and doc.doc_type == "clause" and doc.product_id:
-            first_chunk: dict[str, str] = {}
-            for chunk in doc.chunks:
-                first_chunk.setdefault(chunk.locator, chunk.chunk_id)
-            doc.facts += self.proposer.propose(doc.sections, doc.facts, first_chunk)
+            doc.facts += self.proposer.propose(doc.sections, doc.facts, first_chunks(doc))
         self.writer.write(doc, set((existing or {}).get("chunk_ids") or []))
         report.ingested.append(str(path))
         report.chunks += len(doc.chunks)
