@@ -18,7 +18,7 @@ from api.audit import AuditLog
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.observability import Metrics, install_masking
-from api.routes import admin, alerts, ask, documents, health, products, search, ui
+from api.routes import admin, alerts, ask, compliance, documents, health, products, search, ui
 from api.security import KeyStore, RateLimiter
 from brokerkg import __version__
 from brokerkg.stack import Stack
@@ -44,7 +44,7 @@ def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[floa
     if not app.state.keys.active():
         logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")
     install_middleware(app)
-    for area in (health, ask, search, admin, products, documents, alerts, ui):
+    for area in (health, ask, search, admin, products, documents, alerts, compliance, ui):
         app.include_router(area.router)
     app.mount("/static", ui.static_files(), name="static")
     return app

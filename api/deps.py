@@ -80,16 +80,28 @@ class AuditDetail:
         if data:
             cites = data.get("citations") or data.get("hits") or []
             self.detail["sources"] = [{"doc_id": c["doc_id"], "locator": c.get("locator")} for c in cites]
-            self.detail["flags"] = [f["product_id"] for f in data.get("flags", [])]
+            self.detail["flags"] = [f["product_id"] for f in data.get("flags", []) if f.get("product_id")]
             if "citations" in data:
                 cited = [c.get("product_id") for c in cites if c.get("doc_type", "clause") == "clause"]
                 self.involved([*(named or []), *(p for p in cited if p)], data.get("flags", []))
 
     def involved(self, product_ids: list[str], flags: list[dict[str, Any]]) -> None:
         """The products an answer, comparison, match list or product page told the caller about;
-        ``flags`` those it told were off sale."""
-        self.detail["products"] = list(dict.fromkeys([*product_ids, *(f["product_id"] for f in flags)]))
-        self.detail["flags"] = [f["product_id"] for f in flags]
+        ``flags`` those it told were off sale (a regulation's flag names no product)."""
+        flagged = [f["product_id"] for f in flags if f.get("product_id")]
+        self.detail["products"] = list(dict.fromkeys([*product_ids, *flagged]))
+        self.detail["flags"] = flagged
+
+    def checked(self, text: str, result: dict[str, Any]) -> None:
+        """A compliance check: the text (masked), what was found and the rule versions it rests on."""
+        self.detail["question"] = mask_pii(text)
+        findings = result.get("findings", [])
+        self.detail["findings"] = [{"rule": f["rule"], "rule_version": f["rule_version"], "start": f["start"],
+                                    "end": f["end"], "product_id": f.get("product_id")} for f in findings]
+        self.detail["sources"] = [{"doc_id": c["doc_id"], "locator": c.get("locator")}
+                                  for f in findings for c in f.get("citations", []) if c.get("doc_id")]
+        self.detail["rules_version"] = result.get("rules_version")
+        self.involved([f["product_id"] for f in findings if f.get("product_id")], result.get("flags", []))
 
     def read(self, doc_id: str) -> None:
         """A whole document was read."""
@@ -117,3 +129,5 @@ Ingester = Annotated[Principal, Depends(allow("ingest"))]
 AuditReader = Annotated[Principal, Depends(allow("audit.read"))]
 MetricsReader = Annotated[Principal, Depends(allow("metrics"))]
 AlertsReader = Annotated[Principal, Depends(allow("alerts.read"))]
+ComplianceChecker = Annotated[Principal, Depends(allow("compliance.check"))]
+RulesWriter = Annotated[Principal, Depends(allow("compliance.rules.write"))]

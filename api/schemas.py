@@ -578,3 +578,92 @@ class AlertQuery(BaseModel):
 class AlertPage(BaseModel):
     unread: int
     alerts: list[AlertOut]
+
+
+# --- compliance check ---------------------------------------------------------------------------
+
+TextKind = Literal["message", "script", "poster", "comparison"]
+
+
+class ComplianceCheckRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    kind: TextKind = "message"
+
+
+class ComplianceCitationOut(BaseModel):
+    role: Literal["breaks", "also", "contradicts"]
+    doc_type: str
+    doc_id: str | None
+    title: str | None
+    locator: str | None
+    text: str | None
+    product_id: str | None = None
+    chunk_id: str | None = None
+    fact: str | None = None
+    display: str | None = None
+
+
+class ComplianceSuccessorOut(BaseModel):
+    product_id: str
+    name: str | None
+    status: str | None
+
+
+class FindingOut(BaseModel):
+    rule: str
+    rule_version: str
+    title: str
+    check: Literal["conduct", "facts", "status"]
+    severity: Literal["high", "medium", "low"]
+    start: int
+    end: int
+    quote: str
+    explanation: str
+    matched_by: str
+    score: float | None
+    product_id: str | None
+    product_name: str | None
+    successor: ComplianceSuccessorOut | None
+    citations: list[ComplianceCitationOut]
+
+
+class ComplianceCheckOut(BaseModel):
+    text: str
+    kind: TextKind
+    findings: list[FindingOut]
+    flags: list[dict[str, Any]]
+    rules_version: str
+    took_ms: float
+
+
+class ComplianceRuleOut(BaseModel):
+    id: str
+    version: int
+    rule_version: str
+    title: str
+    check: str
+    severity: str
+    explanation: str
+    articles: list[dict[str, str]]
+    applies_to: list[str]
+    patterns: list[str]
+    unless: list[str]
+    acknowledge: list[str]
+    selling: list[str]
+    examples: list[str]
+    counter_examples: list[str]
+    similarity: float
+    condition: str | None
+    enabled: bool
+    source: str
+    article_status: list[dict[str, Any]] = []
+
+
+class ComplianceRulesOut(BaseModel):
+    rules_version: str
+    rules: list[ComplianceRuleOut]
+    errors: list[str]
+
+
+class ComplianceRuleIn(BaseModel):
+    yaml: str = Field(min_length=1, max_length=100_000, description="The rule file's whole text (YAML).")

@@ -40,6 +40,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"compliance", "admin"}),
     "alerts.read": READERS,  # one's own stop-sale alerts
     "alerts.all": frozenset({"compliance", "admin"}),  # everyone's, with their delivery state
+    # compliance check of sales texts; its rules: read by whoever checks, edited by compliance staff
+    "compliance.check": frozenset({"broker", "compliance", "admin"}),
+    "compliance.rules.write": frozenset({"compliance", "admin"}),
     # Prometheus scrapes with a monitor key: figures only, no content
     "metrics": frozenset({"monitor", "admin"}),
 }

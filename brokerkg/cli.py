@@ -238,6 +238,84 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_text(source: str) -> str:
+    """A text to check: a file (UTF-8, else GB18030) or ``-`` for standard input."""
+    if source == "-":
+        return sys.stdin.read()
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"{source}: not UTF-8 or GB18030 text")
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Compliance check of a sales text; exit 0 when it is clean, 3 when it has findings."""
+    from brokerkg.stack import Stack
+
+    text = _read_text(args.file)
+    if not text.strip():
+        raise InputError(f"{args.file}: the text is empty")
+    body = {"text": text, "kind": args.kind}
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        data = _forward(settings, "/v1/compliance/check", body)
+        if data is None:
+            raise
+    else:
+        try:
+            data = stack.checker.check(text, args.kind).to_dict()
+        finally:
+            stack.close()
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        findings = data["findings"]
+        for f in findings:
+            line = data["text"][: f["start"]].count("\n") + 1
+            print(f"{args.file}:{line}: [{f['severity']}] {f['title']} ({f['rule']} v{f['rule_version']})：“{f['quote']}”")
+            print(f"    {f['explanation']}")
+            for c in f["citations"]:
+                if c["role"] != "also":
+                    print(f"    {'违反' if c['role'] == 'breaks' else '条款'}：{c['title']} {c['locator']}")
+        for flag in data["flags"]:
+            print(f"注意：{flag.get('message')}")
+        print(f"{len(findings)} finding(s)" if findings else "no finding", file=sys.stderr)
+    return 3 if data["findings"] else 0
+
+
+def cmd_eval_compliance(settings: Settings, args: argparse.Namespace) -> int:
+    from brokerkg.stack import Stack
+    from retrieval.compliance.evaluation import format_scores, load_set, score
+
+    items = load_set(Path(args.questions[0]))
+    splits = {i["split"] for i in items}
+    misses_of = ({args.split} if args.split else {s for s in splits if not s.startswith("heldout")}) if args.misses else set()
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError as exc:
+        raise DataDirBusyError(f"{exc}; eval opens the stores itself: stop the server first or point BROKERKG_DATA_DIR at a copy") from exc
+    try:
+        scores = score(stack.checker, items, misses_of)
+    finally:
+        stack.close()
+    if args.json:
+        print(json.dumps([s.to_dict() for s in scores], ensure_ascii=False, indent=2))
+    else:
+        print(format_scores(scores))
+    for s in scores:
+        for miss in s.misses:
+            print(miss, file=sys.stderr)
+    return 0
+
+
 def cmd_eval_facts(args: argparse.Namespace) -> int:
     """Fact extraction against hand-annotated fact tables (CSV): pure parsing of the wordings in --corpus."""
     from ingest.fact_eval import load_table, score
@@ -266,6 +344,10 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         return cmd_eval_facts(args)
     if len(args.questions) != 1:
         raise InputError("give one question set (QUESTIONS.jsonl), or one or more fact tables (FACTS.csv)")
+    from retrieval.compliance.evaluation import is_compliance_set
+
+    if is_compliance_set(Path(args.questions[0])):
+        return cmd_eval_compliance(settings, args)
     items = load_golden(Path(args.questions[0]))
     try:
         stack = Stack(settings).open()
@@ -565,6 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.set_defaults(func=cmd_ask)
 
+    p = sub.add_parser("check", help="compliance check of a sales text (exit 0: clean, 3: findings)")
+    p.add_argument("file", metavar="FILE|-", help="the text, or - for standard input")
+    p.add_argument("--kind", default="message", choices=("message", "script", "poster", "comparison"))
+    p.add_argument("--json", action="store_true", help="print the same JSON as POST /v1/compliance/check")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("keys", help="API keys: create, list, revoke (stored hashed in the data dir)")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("create", help="create a key and print it once")
@@ -627,6 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_vectors_migrate)
 
     p = sub.add_parser("eval", help="score a golden question set (hit@1/5, MRR, facts, flags, abstention, latency), "
+                                    "a labelled set of sales texts (compliance precision and recall per rule), "
                                     "or fact extraction against fact tables (FACTS.csv … --corpus DIR)")
     p.add_argument("questions", metavar="QUESTIONS.jsonl|FACTS.csv", nargs="+")
     p.add_argument("--corpus", default=None, metavar="DIR", help="with fact tables: the folder of the wordings they annotate")
@@ -656,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         settings = load_settings()
-        quiet = args.command in ("ingest", "catalog", "status", "ask", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
+        quiet = args.command in ("ingest", "catalog", "status", "ask", "check", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
         _setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except BrokerKGError as exc:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.1, description="Sampling temperature of the chat model.")
     llm_timeout_s: float = Field(60.0, description="Seconds before a model call is given up (the extractive answer is used).")
     prompts_dir: Path | None = Field(None, description="Use these prompt templates instead of the shipped prompts/.")
+    compliance_rules_dir: Path | None = Field(
+        None, description="Compliance rules that add to or replace the shipped ones (one YAML file per rule, "
+        "reloaded when a file changes; edits through PUT /v1/compliance/rules/{id} are written here). "
+        "Default <data_dir>/compliance/rules.")
 
     rate_limit_per_minute: float = Field(120.0, description="Requests per minute per API key (0: no limit).")
     rate_limit_burst: int = Field(30, description="Requests a key may make at once before the per-minute rate applies.")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ingest.fact_proposals import FactProposer
     from ingest.pipeline import Ingestor
     from prompts import Prompt
+    from retrieval.compliance import Checker
     from retrieval.generate import Generator
     from retrieval.lexicon import Lexicon
     from retrieval.linking import Linker
@@ -51,6 +52,7 @@ class Services:
     prompts: dict[tuple[str, str], Prompt]
     retriever: Retriever
     ingestor: Ingestor
+    checker: Checker
 
 
 class Stack:
@@ -107,6 +109,10 @@ class Stack:
     def ingestor(self) -> Ingestor:
         return self.services.ingestor
 
+    @property
+    def checker(self) -> Checker:
+        return self.services.checker
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     def open(self) -> Stack:
@@ -114,6 +120,7 @@ class Stack:
         from index.analyzer import Analyzer
         from ingest.pipeline import Ingestor
         from prompts import load as load_prompts
+        from retrieval.compliance import PACKAGED, Checker, RuleStore
         from retrieval.lexicon import Lexicon
         from retrieval.linking import Linker
         from retrieval.pipeline import Retriever
@@ -142,7 +149,10 @@ class Stack:
                 graph, index, embedder, analyzer, linker, max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
                 proposer=self._proposer(model, prompts),
             )
-            self._services = Services(graph, index, embedder, analyzer, lexicon, linker, prompts, retriever, ingestor)
+            rules = RuleStore([PACKAGED, self.settings.compliance_rules_dir or self.data_dir / "compliance" / "rules"])
+            checker = Checker(graph, embedder, linker, rules)
+            self._services = Services(graph, index, embedder, analyzer, lexicon, linker, prompts, retriever, ingestor,
+                                      checker)
         except BaseException:
             self._close(graph, index)
             raise

@@ -6,6 +6,7 @@ Model:
   (:Document:Regulation)-[:HAS_ARTICLE]->(:Article)
   (:Document:Case)-[:CONCERNS]->(:Product)
   (:Document:Case | :Clause | :Article)-[:CITES]->(:Article)
+  (:Document:Regulation)-[:REPEALS]->(:Document:Regulation)  (the target may be a stub: stub = true)
 Articles are keyed ``law_key#第十六条`` so a citation may arrive before its regulation.
 """
 
@@ -237,6 +238,7 @@ RETURN d.source AS source, d.doc_id AS doc_id
 
 REGULATION_NAMES = """
 MATCH (d:Regulation)
+WHERE d.stub IS NULL
 RETURN d.doc_id AS doc_id, d.title AS title, d.law_key AS law_key, d.aliases AS aliases
 """
 
@@ -360,6 +362,7 @@ SET d.status = 'failed'
 
 LEDGER = """
 MATCH (d:Document)
+WHERE d.stub IS NULL
 RETURN d.doc_id AS doc_id, d.status AS status, d.content_hash AS content_hash, d.chunk_ids AS chunk_ids,
        d.source AS source, d.last_error AS last_error, d.title AS title
 """
@@ -385,6 +388,77 @@ ORDER BY v.ingested_at
 DELETE_VERSIONS = """
 MATCH (v:Version {doc_id: $doc_id})
 DETACH DELETE v
+"""
+
+# --- regulations as current law ----------------------------------------------------------
+# A regulation's legal status is derived when read (graph/regulations.py): ``legal_status`` holds
+# only what a manifest declared, the REPEALS edges and the effective date do the rest. A rule known
+# only because an ingested one repeals it is a stub: (:Document:Regulation {stub: true}), no ledger
+# entry, no articles, replaced by the real document when that is ingested.
+
+KNOWN_REGULATIONS = """
+MATCH (d:Regulation)
+WHERE d.stub = true OR d.status = 'done'
+RETURN d.doc_id AS doc_id, d.title_keys AS title_keys, d.doc_no_key AS doc_no_key, d.published AS published,
+       d.effective AS effective, d.stub AS stub, d.repealed_on AS repealed_on
+"""
+
+STUB_REPEALERS = """
+MATCH (r:Regulation)-[:REPEALS]->(s:Regulation {doc_id: $stub_id})
+RETURN r.doc_id AS doc_id
+"""
+
+DELETE_REPEALS = """
+MATCH (d:Document {doc_id: $doc_id})-[r:REPEALS]->()
+DELETE r
+"""
+
+LINK_REPEALS = """
+MATCH (d:Document {doc_id: $doc_id}), (t:Document {doc_id: $target})
+MERGE (d)-[:REPEALS]->(t)
+"""
+
+REPEAL_STUB = """
+MATCH (d:Document {doc_id: $doc_id})
+MERGE (s:Document {doc_id: $stub_id})
+ON CREATE SET s.stub = true, s.doc_type = 'regulation', s.title = $title, s.doc_no = $doc_no,
+              s.title_keys = $title_keys, s.doc_no_key = $doc_no_key, s.legal_status = 'repealed',
+              s.repealed_on = $repealed_on
+SET s:Regulation
+MERGE (d)-[:REPEALS]->(s)
+"""
+
+# The rule a stub stood for is ingested now: its repealers point at the document, the stub goes.
+REPOINT_STUB = """
+MATCH (r:Document)-[:REPEALS]->(s:Document {doc_id: $stub_id}), (d:Document {doc_id: $doc_id})
+WHERE s.stub = true
+MERGE (r)-[:REPEALS]->(d)
+"""
+
+DELETE_STUB = """
+MATCH (s:Document {doc_id: $stub_id})
+WHERE s.stub = true
+DETACH DELETE s
+"""
+
+DELETE_ORPHAN_STUBS = """
+MATCH (s:Regulation)
+WHERE s.stub = true
+OPTIONAL MATCH (r)-[:REPEALS]->(s)
+WITH s, count(r) AS n
+WHERE n = 0
+DETACH DELETE s
+"""
+
+REGULATION_STATUS = """
+MATCH (d:Regulation)
+WHERE (d.stub = true OR d.status = 'done') AND ($ids IS NULL OR d.doc_id IN $ids)
+OPTIONAL MATCH (r:Regulation)-[:REPEALS]->(d)
+WITH d, collect(r.title) AS repealers
+RETURN d.doc_id AS doc_id, d.title AS title, d.level AS level, d.doc_no AS doc_no, d.published AS published,
+       d.effective AS effective, d.amended AS amended, d.legal_status AS declared, d.repealed_by AS repealed_by,
+       d.stub AS stub, d.title_keys AS title_keys, repealers
+ORDER BY doc_id
 """
 
 # --- linked-data export / import (graph/rdf) ---------------------------------------------
@@ -437,3 +511,13 @@ IMPORT_DOC_LABELS = {
     doc_type: f"UNWIND $ids AS id MATCH (d:Document {{doc_id: id}}) SET d:{label}"
     for doc_type, label in (("regulation", "Regulation"), ("clause", "Wording"), ("case", "Case"))
 }
+
+# --- compliance -----------------------------------------------------------------------------
+
+# The articles a compliance rule rests on, with their text and their regulation's title.
+ARTICLES = """
+UNWIND $keys AS k
+MATCH (a:Article {key: k})
+OPTIONAL MATCH (d:Document {doc_id: a.doc_id})
+RETURN a.key AS key, a.doc_id AS doc_id, a.locator AS locator, a.text AS text, d.title AS title
+"""

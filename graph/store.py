@@ -53,6 +53,10 @@ class GraphStore(ProductGraph, DocumentGraph):
     def regulation_names(self) -> list[dict[str, Any]]:
         return self.executor.run(q.REGULATION_NAMES)
 
+    def articles(self, keys: list[str]) -> list[dict[str, Any]]:
+        """Articles by key (中华人民共和国保险法#第十六条): key, doc_id, locator, text, title."""
+        return self.executor.run(q.ARTICLES, {"keys": keys}) if keys else []
+
     def article_chunks(self, keys: list[str]) -> dict[str, list[str]]:
         if not keys:
             return {}

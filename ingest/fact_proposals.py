@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.facts import TYPES, Fact
-from ingest import quantities as q
+from domain import quantities as q
 from ingest.facts import TOPICS, normalise
 from prompts import Prompt, message_text
 

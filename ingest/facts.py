@@ -18,7 +18,7 @@ from typing import Any
 
 from domain.facts import FACT_TYPES, Fact
 from domain.text import join_spread
-from ingest import quantities as q
+from domain import quantities as q
 
 _NUM = rf"({q.NUM})"  # the number a template captures
 
@@ -58,7 +58,7 @@ def normalise(text: str) -> str:
 Found = Iterable[tuple[str, Any, str, dict[str, Any], re.Match[str]]]
 Rule = Callable[[str, str], Found]
 RULES: list[Rule] = []
-# Rules of the general grammar (ingest.quantities): they read a value next to its topic word,
+# Rules of the general grammar (domain.quantities): they read a value next to its topic word,
 # whatever the sentence around it; a template above wins where both read the same fact.
 GENERAL: list[Rule] = []
 

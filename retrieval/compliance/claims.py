@@ -1,0 +1,231 @@
+"""What a sales text states about a product's facts, and whether the product's wording agrees.
+
+A claim is a number next to the word of its topic in one clause: ``等待期只有30天``,
+``0-70岁都能买``, ``免赔额0元``, ``报销比例100%``, ``犹豫期20天``, ``120种重疾``. Its
+qualifier (只有/最多/以内 → at most; 至少/以上 → at least) decides how it is compared with the
+fact the product's own clause states (``domain.facts`` units: days, yuan, percent, counts).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from domain import quantities as q
+
+Op = Literal["eq", "le", "ge"]
+NUM = q.NUM
+
+
+@dataclass(frozen=True)
+class Claim:
+    fact: str  # fact type key (waiting_period…); "age" for entry ages
+    op: Op
+    value: float
+    start: int
+    end: int
+    stated: str  # as the text says it
+    value2: float | None = None  # age: the top of a stated range, in years
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    claim: Claim
+    fact: dict[str, Any]  # the product's fact (type, value, display, raw, locator, doc_id, chunk_id)
+    says: str  # what the wording says, for the explanation
+
+
+# Topic words of period facts (a number of days, months or years next to them).
+_PERIODS = {
+    "waiting_period": r"等待期|观察期",
+    "cooling_off": r"犹豫期|冷静期",
+    "grace_period": r"宽限期",
+}
+_LE = r"(?:只有|只要|仅有?|才|最多|最长|不超过|不到|不足|短短|就)"
+_GE = r"(?:至少|起码|最少|不低于|不少于|高达|长达)"
+_AFTER_LE = r"(?:以内|之内|内|以下|封顶)"
+_AFTER_GE = r"(?:以上|起)"
+_SEP = r"[^，。；！？\d]{0,8}?"  # words between a topic and its number, inside one clause
+_PERIOD_UNIT = r"(?P<unit>天|日|个月|月|年)"
+_ZERO_WAIT = re.compile(r"(?:没有|无|零|0|不设|免|取消)(?:任何)?等待期|等待期(?:都|也)?(?:没有|为0|为零|是0|是零|0天)")
+_ZERO_DEDUCTIBLE = re.compile(r"(?:0|零|没有|无|不设|免)(?:任何)?免赔(?:额)?|免赔额?(?:都|也)?(?:没有|为0|为零|是0|是零|0元)")
+_MONEY_UNIT = r"(?P<unit>元|块|万元|万|w|W)"
+_PERCENT = r"(?:%|％|个点)"
+
+
+def _num(text: str) -> float | None:
+    try:
+        return q.number(text)
+    except ValueError:
+        return None
+
+
+def _op(before: str, after: str) -> Op:
+    if re.search(_LE + r"$", before) or re.match(_AFTER_LE, after):
+        return "le"
+    if re.search(_GE + r"$", before) or re.match(_AFTER_GE, after):
+        return "ge"
+    return "eq"
+
+
+def _days(n: float, unit: str) -> float:
+    return n * {"天": 1, "日": 1, "个月": 30, "月": 30, "年": 365}[unit]
+
+
+def claims(text: str, start: int, end: int) -> list[Claim]:
+    """Every fact claim in ``text[start:end]`` (one clause or sentence)."""
+    out: list[Claim] = []
+    piece = text[start:end]
+    for fact, topic in _PERIODS.items():
+        for m in re.finditer(rf"(?:{topic}){_SEP}(?P<q>{_LE}|{_GE})?\s*(?P<n>{NUM})\s*{_PERIOD_UNIT}", piece):
+            n = _num(m.group("n"))
+            if n is None:
+                continue
+            op = _op(m.group("q") or "", piece[m.end() : m.end() + 2])
+            out.append(Claim(fact, op, _days(n, m.group("unit")), start + m.start(), start + m.end(), m.group(0)))
+        for m in re.finditer(rf"(?P<q>{_LE}|{_GE})?\s*(?P<n>{NUM})\s*{_PERIOD_UNIT}(?P<after>{_AFTER_LE}|{_AFTER_GE})?的?(?:{topic})", piece):
+            n = _num(m.group("n"))
+            if n is None or any(c.fact == fact and c.start <= start + m.start() < c.end for c in out):
+                continue
+            op = _op(m.group("q") or "", m.group("after") or "")
+            out.append(Claim(fact, op, _days(n, m.group("unit")), start + m.start(), start + m.end(), m.group(0)))
+    for m in _ZERO_WAIT.finditer(piece):
+        out.append(Claim("waiting_period", "eq", 0, start + m.start(), start + m.end(), m.group(0)))
+    for m in _ZERO_DEDUCTIBLE.finditer(piece):
+        out.append(Claim("deductible", "eq", 0, start + m.start(), start + m.end(), m.group(0)))
+    for m in re.finditer(rf"免赔(?:额)?{_SEP}(?P<q>{_LE}|{_GE})?\s*(?P<n>{NUM})\s*{_MONEY_UNIT}", piece):
+        n = _num(m.group("n"))
+        if n is not None and not any(c.fact == "deductible" and c.start == start + m.start() for c in out):
+            scale = 10_000 if m.group("unit") in ("万元", "万", "w", "W") else 1
+            out.append(Claim("deductible", _op(m.group("q") or "", piece[m.end():m.end() + 2]), n * scale,
+                             start + m.start(), start + m.end(), m.group(0)))
+    out += _percent_claims(piece, start)
+    out += _count_claims(piece, start)
+    out += _age_claims(piece, start)
+    return out
+
+
+_PERCENT_TOPICS = (
+    ("mild_payout", r"轻症"),
+    ("moderate_payout", r"中症"),
+    ("policy_loan", r"保单贷款|贷款|借款|借出"),
+    ("payout_ratio", r"报销比例|赔付比例|给付比例|报销|赔付|理赔|赔"),
+)
+
+
+def _percent_claims(piece: str, start: int) -> list[Claim]:
+    out: list[Claim] = []
+    taken: list[tuple[int, int]] = []
+    for fact, topic in _PERCENT_TOPICS:
+        patterns = (
+            rf"(?:{topic}){_SEP}(?P<q>{_LE}|{_GE})?\s*(?P<n>{NUM})\s*{_PERCENT}",
+            rf"(?P<q>{_LE}|{_GE})?\s*(?P<n>\d+(?:\.\d+)?)\s*{_PERCENT}(?P<after>{_AFTER_LE}|{_AFTER_GE})?的?(?:{topic})",
+        )
+        for pattern in patterns:
+            for m in re.finditer(pattern, piece):
+                n = _num(m.group("n"))
+                if n is None or "个点" in m.group(0) and fact != "payout_ratio":
+                    continue
+                if any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                if fact == "payout_ratio" and re.search(r"轻症|中症|贷款|借款|收益|利率|分红|增长|复利|保额", m.group(0)):
+                    continue
+                taken.append((m.start(), m.end()))
+                op = _op(m.group("q") or "", m.groupdict().get("after") or piece[m.end():m.end() + 2])
+                out.append(Claim(fact, op, n, start + m.start(), start + m.end(), m.group(0)))
+    for m in re.finditer(r"全额(?:报销|赔付|理赔)|(?:报销|赔付)全额", piece):
+        if not any(a < m.end() and m.start() < b for a, b in taken):
+            out.append(Claim("payout_ratio", "eq", 100, start + m.start(), start + m.end(), m.group(0)))
+    return out
+
+
+def _count_claims(piece: str, start: int) -> list[Claim]:
+    out: list[Claim] = []
+    for m in re.finditer(rf"(?P<n>{NUM})\s*(?P<more>多)?种(?:的)?(?:重大疾病|重疾)|(?:重大疾病|重疾)(?:种类)?{_SEP}(?P<n2>{NUM})\s*(?P<more2>多)?种", piece):
+        n = _num(m.group("n") or m.group("n2"))
+        if n is None or n < 10:
+            continue
+        op: Op = "ge" if (m.group("more") or m.group("more2")) else _op(piece[max(0, m.start() - 4):m.start()], piece[m.end():m.end() + 2])
+        out.append(Claim("ci_kinds", op, n, start + m.start(), start + m.end(), m.group(0)))
+    return out
+
+
+_AGE_CONTEXT = re.compile(r"投保年龄|承保年龄|年龄|能买|可以买|都能买|也能买|能投|可以投|都能投|也能投|都可以|能保|可以保|都能保|投保|承保|上车")
+_AGE_OTHER = re.compile(r"领取|领|保到|保至|保障到|保障至|至\d|确诊|身故|之前|以前|前的|退休|开始|满期")
+_YEARS = r"(?:周岁|岁)"
+
+
+def _age_claims(piece: str, start: int) -> list[Claim]:
+    if not _AGE_CONTEXT.search(piece) or _AGE_OTHER.search(piece):
+        return []
+    found = q.age_range(piece)
+    if found is not None:
+        m = found.match
+        return [Claim("age", "eq", found.min_days, start + m.start(), start + m.end(), m.group(0), float(found.max_years))]
+    out: list[Claim] = []
+    for m in re.finditer(rf"(?:最高|最大|最晚)(?:到)?\s*(?P<n>{NUM}){_YEARS}|(?P<n2>{NUM}){_YEARS}(?:以下|以内|之内)", piece):
+        n = _num(m.group("n") or m.group("n2"))
+        if n is not None and n <= 120:
+            out.append(Claim("age", "le", n, start + m.start(), start + m.end(), m.group(0)))
+    if not out:
+        for m in re.finditer(rf"(?P<n>{NUM}){_YEARS}(?:的人|老人|的老人|的客户)?(?:也|都|照样|还)(?:能|可以)(?:买|投|投保|保|上车)", piece):
+            n = _num(m.group("n"))
+            if n is not None and n <= 120:
+                out.append(Claim("age", "eq", n * 365, start + m.start(), start + m.end(), m.group(0), n))
+    return out
+
+
+def _fact_value(fact: dict[str, Any] | None) -> float | None:
+    if not fact:
+        return None
+    value = fact.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _in_clause(claim: Claim, fact: dict[str, Any]) -> bool:
+    """Whether the stated number appears in the fact's own sentence (a product with several ratios
+    or periods: 有社保100%，无社保60%)."""
+    raw = str(fact.get("raw") or "")
+    n = q.exact(claim.value)
+    if claim.fact == "payout_ratio" or claim.fact.endswith("_payout") or claim.fact == "policy_loan":
+        return bool(re.search(rf"(?<![\d.]){n}\s*[%％]", raw))
+    return False
+
+
+def compare(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | None:
+    """The product's fact the claim contradicts, if any (no fact of that type: nothing to compare)."""
+    if claim.fact == "age":
+        return _compare_age(claim, facts)
+    fact = facts.get(claim.fact)
+    value = _fact_value(fact)
+    if fact is None or value is None or _in_clause(claim, fact):
+        return None
+    tolerance = 5.0 if claim.fact in _PERIODS and claim.value >= 28 and claim.value % 30 == 0 else 0.01
+    wrong = {
+        "eq": abs(value - claim.value) > tolerance,
+        "le": value > claim.value + tolerance,
+        "ge": value < claim.value - tolerance,
+    }[claim.op]
+    if claim.fact == "ci_kinds" and claim.op == "eq":
+        wrong = claim.value > value  # "100种重疾" of a product covering 120: understated, not misleading
+    return Contradiction(claim, fact, str(fact.get("display") or q.exact(value))) if wrong else None
+
+
+def _compare_age(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | None:
+    low, high = facts.get("age_min"), facts.get("age_max")
+    low_days, high_years = _fact_value(low), _fact_value(high)
+    says = "至".join(str(f.get("display")) for f in (low, high) if f)
+    if claim.op == "le":  # 最高65岁 / 65岁以下都能买: the stated top
+        if high is not None and high_years is not None and claim.value > high_years:
+            return Contradiction(claim, high, says)
+        return None
+    stated_top = claim.value2 if claim.value2 is not None else claim.value / 365
+    if high is not None and high_years is not None and stated_top > high_years:
+        return Contradiction(claim, high, says)
+    # an age in years is any day of that year: 0岁 accepts a product open from 28 days
+    if low is not None and low_days is not None and claim.value + 364 < low_days:
+        return Contradiction(claim, low, says)
+    return None

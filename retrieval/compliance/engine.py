@@ -1,0 +1,434 @@
+"""The compliance check of a sales text: conduct rules, facts against clauses, sale status.
+
+``Checker.check(text, kind)`` masks personal data, cuts the text into sentences, and runs the
+rules of ``RuleStore`` (reloaded when their files change) in three ways that give one result
+shape: a conduct rule's patterns and its examples (by meaning, with the embedding model), the
+numbers stated about a named product against the product's facts, and the named products'
+sale status. Each finding cites the article it breaks (read from the graph, so the article's
+text is what was ingested) and, for a product, the clause or status that shows it wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import numpy as np
+
+from domain.errors import InputError
+from domain.mask import mask_pii
+from domain.refs import article_key, law_key
+from graph.store import GraphStore
+from index.embedders.base import Embedder
+from retrieval.compliance import claims as c
+from retrieval.compliance.rules import TEXT_KINDS, ArticleRef, Rule, RuleBook, RuleStore
+from retrieval.compliance.text import Span, clause_at, negated, sentences, windows
+from retrieval.flags import product_flags
+from retrieval.linking import Linker
+
+logger = logging.getLogger(__name__)
+
+MAX_CHARS = 20_000
+MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
+
+
+class ArticleSource(Protocol):
+    def articles(self, keys: list[str]) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class Finding:
+    rule: Rule
+    start: int
+    end: int
+    quote: str
+    explanation: str
+    matched_by: str  # pattern | similarity | facts | status
+    score: float | None = None
+    product_id: str | None = None
+    product_name: str | None = None
+    clause: dict[str, Any] | None = None  # the product's clause that shows the statement wrong
+    successor: dict[str, Any] | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    sentence: int = -1  # the sentence it is in (findings of one rule in one sentence merge)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule.id, "rule_version": self.rule.version_label, "title": self.rule.title,
+            "check": self.rule.check, "severity": self.rule.severity, "start": self.start, "end": self.end,
+            "quote": self.quote, "explanation": self.explanation, "matched_by": self.matched_by,
+            "score": None if self.score is None else round(self.score, 4), "product_id": self.product_id,
+            "product_name": self.product_name, "successor": self.successor, "citations": self.citations,
+        }
+
+
+@dataclass
+class CheckResult:
+    text: str  # the text as checked: personal data masked; offsets point into it
+    kind: str
+    findings: list[Finding]
+    flags: list[dict[str, Any]]
+    rules_version: str
+    took_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "kind": self.kind, "findings": [f.to_dict() for f in self.findings],
+            "flags": self.flags, "rules_version": self.rules_version, "took_ms": round(self.took_ms, 1),
+        }
+
+    @property
+    def product_ids(self) -> list[str]:
+        return list(dict.fromkeys(f.product_id for f in self.findings if f.product_id))
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a)) or 1.0
+    nb = math.sqrt(sum(y * y for y in b)) or 1.0
+    return dot / (na * nb)
+
+
+class _Vectors:
+    """Embeddings of rule examples and of checked units; a bounded cache (bots and drafts repeat)."""
+
+    def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.embedder.embed_passages(missing)
+            with self._lock:
+                for t, v in zip(missing, vectors, strict=True):
+                    self._cache[t] = _unit(v)
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            out = []
+            for t in texts:
+                cached = self._cache.get(t)
+                # evicted meanwhile by another request
+                out.append(cached if cached is not None else _unit(self.embedder.embed_passages([t])[0]))
+            return out
+
+
+def _unit(v: list[float]) -> list[float]:
+    n = math.sqrt(sum(x * x for x in v)) or 1.0
+    return [x / n for x in v]
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=False))
+
+
+@dataclass
+class _Bank:
+    mean: np.ndarray
+    examples: dict[str, np.ndarray]  # rule id → its examples (centred, unit length)
+    negatives: np.ndarray  # every counter-example and ordinary sentence
+
+
+@dataclass
+class _Mention:
+    product_id: str
+    name: str
+    sentence: int  # index of the sentence that names it
+
+
+class Checker:
+    def __init__(self, graph: GraphStore, embedder: Embedder, linker: Linker, rules: RuleStore) -> None:
+        self.graph = graph
+        self.linker = linker
+        self.rules = rules
+        self.vectors = _Vectors(embedder)
+        self._bank_lock = threading.Lock()
+        self._bank_of: tuple[str, _Bank] | None = None
+
+    # --- the check ----------------------------------------------------------------------------
+
+    def check(self, text: str, kind: str = "message") -> CheckResult:
+        started = time.perf_counter()
+        if kind not in TEXT_KINDS:
+            raise InputError(f"kind must be one of {', '.join(TEXT_KINDS)}, not {kind!r}")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("text: give the text to check")
+        if len(text) > MAX_CHARS:
+            raise InputError(f"text: at most {MAX_CHARS} characters, got {len(text)}")
+        text = mask_pii(text.replace("\x00", ""))
+        book = self.rules.book()
+        rules = book.active(kind)
+        units = sentences(text)
+        mentions = self._mentions(units)
+        status = {r["product_id"]: r for r in self.graph.product_status(list(dict.fromkeys(m.product_id for m in mentions)))}
+        findings: list[Finding] = []
+        conduct = [r for r in rules if r.check == "conduct"]
+        findings += self._conduct(text, units, conduct, book, mentions, status)
+        for rule in rules:
+            if rule.check == "facts":
+                findings += self._facts(text, units, rule, mentions)
+            elif rule.check == "status":
+                findings += self._status(text, units, rule, mentions, status)
+        findings = _dedupe(findings)
+        for f in findings:
+            f.quote = text[f.start : f.end]
+        self._cite(findings, book)
+        named = list(dict.fromkeys(m.product_id for m in mentions))
+        flags = [f.to_dict() for f in product_flags(self.graph, named)]
+        findings.sort(key=lambda f: (f.start, f.rule.id))
+        return CheckResult(text, kind, findings, flags, book.version, (time.perf_counter() - started) * 1000)
+
+    def book(self) -> RuleBook:
+        return self.rules.book()
+
+    def describe(self, rule: Rule) -> dict[str, Any]:
+        """A rule as listed: its fields and, per article, whether that article is in the graph."""
+        keys = {a: article_key(law_key(a.law), a.article) for a in rule.articles}
+        found = {r["key"]: r for r in self._articles(list(keys.values()))}
+        status = [{"law": a.law, "article": a.article, "doc_id": (found.get(keys[a]) or {}).get("doc_id"),
+                   "ingested": keys[a] in found} for a in rule.articles]
+        return {**rule.to_dict(), "article_status": status}
+
+    # --- products named -------------------------------------------------------------------------
+
+    def _mentions(self, units: list[Span]) -> list[_Mention]:
+        out: list[_Mention] = []
+        for i, unit in enumerate(units):
+            for ref in self.linker.link(unit.text, fuzzy=False).products:
+                out.append(_Mention(ref.product_id, ref.name, i))
+        return out
+
+    @staticmethod
+    def _about(mentions: list[_Mention], i: int) -> list[_Mention]:
+        """The products sentence ``i`` is about: those it names, else the nearest named before it,
+        else (a text about one product) that product."""
+        own = [m for m in mentions if m.sentence == i]
+        if own:
+            return own
+        before = [m for m in mentions if m.sentence < i]
+        if before:
+            last = max(m.sentence for m in before)
+            return [m for m in before if m.sentence == last]
+        ids = {m.product_id for m in mentions}
+        return [mentions[0]] if len(ids) == 1 else []
+
+    # --- conduct rules ---------------------------------------------------------------------------
+
+    def _conduct(self, text: str, units: list[Span], rules: list[Rule], book: RuleBook, mentions: list[_Mention],
+                 status: dict[str, dict[str, Any]]) -> list[Finding]:
+        found: list[tuple[Rule, int, Finding]] = []
+        for i, unit in enumerate(units):
+            for rule in rules:
+                for pattern in rule.patterns:
+                    for m in pattern.finditer(text, unit.start, unit.end):
+                        if m.end() == m.start() or negated(text, m.start()):
+                            continue
+                        clause = clause_at(text, unit, m.start(), m.end())
+                        if any(u.search(unit.text) for u in rule.unless):
+                            continue
+                        found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
+                                                       "pattern", sentence=i)))
+        found += self._similar(text, units, rules, book)
+        out: list[Finding] = []
+        for rule, i, finding in found:
+            if rule.condition == "no_stop_sale_notice":
+                kept = self._unannounced(rule, finding, mentions, i, status)
+                if kept is None:
+                    continue
+                finding = kept
+            out.append(finding)
+        return out
+
+    def _similar(self, text: str, units: list[Span], rules: list[Rule], book: RuleBook) -> list[tuple[Rule, int, Finding]]:
+        """Units close in meaning to a rule's examples. Similarity is taken after removing the
+        background (the mean embedding of all examples and ordinary sentences), which otherwise
+        makes every pair of short Chinese sentences look alike, and a unit must be closer to the
+        rule's examples than to any counter-example or ordinary sentence."""
+        bank = self._bank(book)
+        with_examples = [r for r in rules if r.id in bank.examples]
+        pieces = [(i, w) for i, unit in enumerate(units) for w in windows(text, unit)]
+        if not with_examples or not pieces:
+            return []
+        vectors = (np.asarray(self.vectors.get([w.text for _, w in pieces]), dtype=np.float32) - bank.mean)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+        worst = (vectors @ bank.negatives.T).max(axis=1) if len(bank.negatives) else np.full(len(pieces), -1.0)
+        out: list[tuple[Rule, int, Finding]] = []
+        for r in with_examples:
+            best = (vectors @ bank.examples[r.id].T).max(axis=1)
+            for n in np.nonzero((best >= r.similarity) & (best >= worst + MARGIN))[0]:
+                i, window = pieces[int(n)]
+                if any(u.search(units[i].text) for u in r.unless):
+                    continue
+                out.append((r, i, Finding(r, window.start, window.end, window.text, r.explanation, "similarity",
+                                          float(best[n]), sentence=i)))
+        return out
+
+    def _bank(self, book: RuleBook) -> _Bank:
+        """The rules' examples and the counter-examples, embedded once per version of the rules."""
+        with self._bank_lock:
+            if self._bank_of is not None and self._bank_of[0] == book.version:
+                return self._bank_of[1]
+        rules = [r for r in book.rules.values() if r.enabled and r.examples]
+        negatives = [x for r in book.rules.values() if r.enabled for x in r.counter_examples] + list(book.background)
+        texts = [x for r in rules for x in r.examples] + negatives
+        raw = np.asarray(self.vectors.get(texts), dtype=np.float32) if texts else np.zeros((0, 1), dtype=np.float32)
+        mean = raw.mean(axis=0) if len(raw) else np.zeros(1, dtype=np.float32)
+        centred = raw - mean
+        centred /= np.linalg.norm(centred, axis=1, keepdims=True) + 1e-9
+        examples: dict[str, np.ndarray] = {}
+        pos = 0
+        for r in rules:
+            examples[r.id] = centred[pos : pos + len(r.examples)]
+            pos += len(r.examples)
+        bank = _Bank(mean, examples, centred[pos:])
+        with self._bank_lock:
+            self._bank_of = (book.version, bank)
+        return bank
+
+    def _unannounced(self, rule: Rule, finding: Finding, mentions: list[_Mention], i: int,
+                     status: dict[str, dict[str, Any]]) -> Finding | None:
+        """炒停售: kept unless every product it is about has a recorded stop-sale (a notice with its date)."""
+        about = self._about(mentions, i)
+        if not about:
+            finding.explanation = rule.explanation + " 文中没有指明已公告停售的产品。"
+            return finding
+        unannounced = [m for m in about if not _announced(status.get(m.product_id))]
+        if not unannounced:
+            return None
+        m = unannounced[0]
+        finding.product_id, finding.product_name = m.product_id, m.name
+        finding.explanation = f"{rule.explanation} {m.name}没有停售公告记录（目前在售）。"
+        return finding
+
+    # --- facts against clauses -------------------------------------------------------------------
+
+    def _facts(self, text: str, units: list[Span], rule: Rule, mentions: list[_Mention]) -> list[Finding]:
+        if not mentions:
+            return []
+        facts = self.graph.product_facts(list(dict.fromkeys(m.product_id for m in mentions)))
+        by_type = {pid: {str(f.get("type")): f for f in rows} for pid, rows in facts.items()}
+        out: list[Finding] = []
+        for i, unit in enumerate(units):
+            about = self._about(mentions, i)
+            if not about:
+                continue
+            for claim in c.claims(text, unit.start, unit.end):
+                # a sentence naming two products: the claim is about the one named last before it
+                before = [m for m in about if m.sentence == i] or about
+                target = before[-1] if len(before) == 1 else self._nearest(text, unit, before, claim.start)
+                wrong = c.compare(claim, by_type.get(target.product_id, {}))
+                if wrong is None:
+                    continue
+                clause = clause_at(text, unit, claim.start, claim.end)
+                stated = claim.stated.strip()
+                why = (f"{target.name}条款{wrong.fact.get('locator') or ''}写明：{wrong.says}；文中说“{stated}”。"
+                       f" {rule.explanation}")
+                out.append(Finding(rule, clause.start, clause.end, clause.text, why, "facts", None,
+                                   target.product_id, target.name, clause=wrong.fact))
+        return out
+
+    def _nearest(self, text: str, unit: Span, about: list[_Mention], pos: int) -> _Mention:
+        best, best_at = about[0], -1
+        for m in about:
+            surface = self._surface(m)
+            at = text.rfind(surface, unit.start, pos) if surface else -1
+            if at > best_at:
+                best, best_at = m, at
+        return best
+
+    def _surface(self, m: _Mention) -> str:
+        return m.name
+
+    # --- sale status ------------------------------------------------------------------------------
+
+    def _status(self, text: str, units: list[Span], rule: Rule, mentions: list[_Mention],
+                status: dict[str, dict[str, Any]]) -> list[Finding]:
+        out: list[Finding] = []
+        for m in mentions:
+            row = status.get(m.product_id)
+            if row is None or not _off_sale(row):
+                continue
+            unit = units[m.sentence]
+            said = any(p.search(unit.text) for p in rule.acknowledge)
+            sells = any(p.search(unit.text) for p in rule.selling)
+            if said and not sells:
+                continue
+            successor = ({"product_id": row["successor_id"], "name": row.get("successor_name"),
+                          "status": row.get("successor_status")} if row.get("successor_id") else None)
+            state = "暂停销售" if row.get("status") == "suspended" else "停售"
+            since = f"（{row['discontinued_date']}起）" if row.get("discontinued_date") else ""
+            instead = f"，在售的替代产品是{successor['name']}" if successor and successor.get("status") == "on_sale" else ""
+            why = f"{m.name}已{state}{since}{instead}。{rule.explanation}"
+            out.append(Finding(rule, unit.start, unit.end, unit.text, why, "status", None, m.product_id, m.name,
+                               successor=successor))
+        return out
+
+    # --- citations ----------------------------------------------------------------------------------
+
+    def _cite(self, findings: list[Finding], book: RuleBook) -> None:
+        refs = {a for f in findings for a in f.rule.articles}
+        keys = {a: article_key(law_key(a.law), a.article) for a in refs}
+        rows = {r["key"]: r for r in self._articles(list(set(keys.values())))}
+        for f in findings:
+            for n, a in enumerate(f.rule.articles):
+                row = rows.get(keys[a])
+                f.citations.append(_article_citation(a, row, "breaks" if n == 0 else "also"))
+            if f.clause:
+                fact = f.clause
+                f.citations.append({
+                    "role": "contradicts", "doc_type": "clause", "doc_id": fact.get("doc_id"),
+                    "title": fact.get("title"), "locator": fact.get("locator"), "chunk_id": fact.get("chunk_id"),
+                    "text": fact.get("raw"), "product_id": f.product_id, "fact": fact.get("type"),
+                    "display": fact.get("display"),
+                })
+
+    def _articles(self, keys: list[str]) -> list[dict[str, Any]]:
+        return self.graph.articles(keys) if keys else []
+
+
+def _article_citation(ref: ArticleRef, row: dict[str, Any] | None, role: str) -> dict[str, Any]:
+    return {
+        "role": role, "doc_type": "regulation", "doc_id": row.get("doc_id") if row else None,
+        "title": (row.get("title") if row else None) or ref.law, "locator": ref.article,
+        "text": row.get("text") if row else None, "product_id": None,
+    }
+
+
+def _off_sale(row: dict[str, Any], today: date | None = None) -> bool:
+    if row.get("status") in ("discontinued", "suspended"):
+        return True
+    day = str(row.get("discontinued_date") or "")
+    return bool(day) and day <= (today or date.today()).isoformat()
+
+
+def _announced(row: dict[str, Any] | None) -> bool:
+    """A recorded stop-sale: the insurer's notice gave a date (past or coming), or the product is off sale."""
+    if row is None:
+        return False
+    return bool(row.get("discontinued_date")) or row.get("status") in ("discontinued", "suspended")
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per rule, product and sentence: findings of one rule that overlap or share a
+    sentence merge into the best one (a pattern over a similarity window, then the higher
+    score), its span widened to cover them all."""
+    rank = {"status": 0, "facts": 0, "pattern": 1, "similarity": 2}
+    out: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (rank[f.matched_by], -(f.score or 0), f.end - f.start)):
+        same = next((g for g in out if g.rule.id == f.rule.id and g.product_id == f.product_id
+                     and ((g.start < f.end and f.start < g.end) or (g.sentence >= 0 and g.sentence == f.sentence))), None)
+        if same is None:
+            out.append(f)
+        elif f.matched_by == same.matched_by or same.sentence == f.sentence:
+            same.start, same.end = min(same.start, f.start), max(same.end, f.end)
+    return out

@@ -1,0 +1,72 @@
+"""Sentences and clauses of a sales text, with their offsets (the spans findings point at)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]+|……|\.{3,}")
+_CLAUSE_END = re.compile(r"[，,、：:~～]+|\s{2,}")
+# Negation right before a phrase (不保本, 并非零风险, 没有停售计划): the phrase is denied, not claimed.
+_NEGATION = re.compile(r"(?:不|非|无|没|未|别|勿|禁止|并不|绝不|不会|不能|不是|不得|不可|谈不上|算不上)[\u4e00-\u9fff]{0,1}$")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    text: str
+
+
+def _pieces(text: str, start: int, end: int, boundary: re.Pattern[str]) -> list[Span]:
+    out: list[Span] = []
+    pos = start
+    for m in boundary.finditer(text, start, end):
+        _add(out, text, pos, m.start())
+        pos = m.end()
+    _add(out, text, pos, end)
+    return out
+
+
+def _add(out: list[Span], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start and re.search(r"\w", text[start:end]):
+        out.append(Span(start, end, text[start:end]))
+
+
+def sentences(text: str) -> list[Span]:
+    return _pieces(text, 0, len(text), _SENTENCE_END)
+
+
+def clauses(text: str, sentence: Span) -> list[Span]:
+    return _pieces(text, sentence.start, sentence.end, _CLAUSE_END)
+
+
+def clause_at(text: str, sentence: Span, start: int, end: int) -> Span:
+    """The clause (comma-bounded) around ``start..end``, widened to cover the whole match."""
+    parts = clauses(text, sentence)
+    inside = [c for c in parts if c.start < end and start < c.end] or [sentence]
+    lo, hi = min(c.start for c in inside), max(c.end for c in inside)
+    return Span(lo, hi, text[lo:hi])
+
+
+def negated(text: str, start: int) -> bool:
+    """Whether the words right before ``start`` deny what follows (不 / 并非 / 没有 …)."""
+    return bool(_NEGATION.search(text[max(0, start - 4) : start]))
+
+
+def windows(text: str, sentence: Span, size: int = 2) -> list[Span]:
+    """The units compared with a rule's examples: the sentence, each clause and each run of
+    ``size`` neighbouring clauses (a paraphrase can sit in one clause of a long sentence)."""
+    parts = clauses(text, sentence)
+    out = [sentence]
+    if len(parts) > 1:
+        out += [p for p in parts if len(p.text) >= 4]
+        for i in range(len(parts) - size + 1):
+            lo, hi = parts[i].start, parts[i + size - 1].end
+            if (lo, hi) != (sentence.start, sentence.end):
+                out.append(Span(lo, hi, text[lo:hi]))
+    return list({(s.start, s.end): s for s in out}.values())
