@@ -35,9 +35,13 @@ class SuccessorOut(BaseModel):
 
 
 class FlagOut(BaseModel):
+    """``discontinued_product`` (contract.md) or ``regulation_not_in_force`` (a cited regulation that is
+    repealed or not yet effective: ``doc_id``, ``title``, ``effective``, ``repealed_by``; product fields null)."""
+
+    model_config = ConfigDict(extra="allow")
     kind: str
-    product_id: str
-    name: str
+    product_id: str | None
+    name: str | None
     status: str
     discontinued_date: str | None
     replaced_by: SuccessorOut | None
@@ -65,6 +69,7 @@ class HitOut(BaseModel):
     product_id: str | None  # the product whose document this is, or that a claim case concerns
     product_status: str | None = None  # that product's sale status now (a case raises no flag, its citation shows this)
     filing_no: str | None = None  # a wording's filing number (利安人寿[2021]医疗保险011号), with the citation
+    regulation_status: str | None = None  # a regulation's: in_force, repealed, not_yet_effective
     score: float
 
 
@@ -425,6 +430,7 @@ class DocumentInfo(BaseModel):
     ingested_at: str | None = None
     version: str | None = None
     filing_no: str | None = None  # a wording's filing number (利安人寿[2024]疾病保险043号)
+    regulation: dict[str, Any] | None = None  # a regulation's level, doc_no, dates and status
 
 
 class DocumentOut(DocumentInfo):
@@ -601,6 +607,7 @@ class ComplianceCitationOut(BaseModel):
     chunk_id: str | None = None
     fact: str | None = None
     display: str | None = None
+    regulation_status: str | None = None  # the cited regulation's: in_force, not_yet_effective
 
 
 class ComplianceSuccessorOut(BaseModel):
@@ -631,7 +638,7 @@ class ComplianceCheckOut(BaseModel):
     text: str
     kind: TextKind
     findings: list[FindingOut]
-    flags: list[dict[str, Any]]
+    flags: list[FlagOut]
     rules_version: str
     took_ms: float
 
@@ -657,6 +664,7 @@ class ComplianceRuleOut(BaseModel):
     enabled: bool
     source: str
     article_status: list[dict[str, Any]] = []
+    active: bool = True  # false when every article it rests on is repealed
 
 
 class ComplianceRulesOut(BaseModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from domain.regulations import RegulationMeta
+
 DocType = Literal["regulation", "clause", "case"]
 DOC_TYPES: tuple[DocType, ...] = ("regulation", "clause", "case")
 Audience = Literal["public", "internal"]
@@ -99,6 +101,7 @@ class Document:
     facts: list[Any] = field(default_factory=list)  # clause wordings: ingest.facts.Fact values
     encoding: str | None = None
     filing_no: str | None = None  # a wording's filing number as printed above its title (利安人寿[2024]疾病保险043号)
+    regulation: RegulationMeta | None = None  # regulations only: level, number, dates, the rules it repeals
 
     @property
     def version(self) -> str:

@@ -12,11 +12,12 @@ from domain.refs import article_key, clause_key, is_article_locator, law_aliases
 from domain.types import Document
 from graph import queries as q
 from graph.base import GraphExecutor
+from graph.regulations import RegulationGraph, regulation_props
 
 _LABEL = {"regulation": q.LABEL_REGULATION, "clause": q.LABEL_WORDING, "case": q.LABEL_CASE}
 
 
-class DocumentGraph:
+class DocumentGraph(RegulationGraph):
     """Document reads and writes; part of ``GraphStore``."""
 
     executor: GraphExecutor
@@ -65,7 +66,7 @@ class DocumentGraph:
         ]
         batch += [(q.UPSERT_DOCUMENT, {"doc_id": doc.doc_id, "props": _document_props(doc)}), (_LABEL[doc.doc_type], params)]
         if doc.doc_type == "regulation" and doc.law_key:
-            batch += _regulation_statements(doc, doc.law_key)
+            batch += _regulation_statements(doc, doc.law_key) + self.repeal_statements(doc)
         elif doc.doc_type == "clause":
             batch += _wording_statements(doc)
         else:
@@ -90,7 +91,8 @@ class DocumentGraph:
     def delete_document(self, doc_id: str) -> None:
         params = {"doc_id": doc_id}
         statements = (q.DELETE_VERSIONS, q.DELETE_FACTS, q.UNLINK_ARTICLES, q.DELETE_ARTICLE_CITATIONS, q.DELETE_CLAUSES, q.DELETE_DOCUMENT)
-        self.executor.run_batch([(statement, params) for statement in statements], write=True)
+        batch = [(statement, params) for statement in statements] + [(q.DELETE_ORPHAN_STUBS, {})]
+        self.executor.run_batch(batch, write=True)
 
 
 
@@ -123,6 +125,7 @@ def _document_props(doc: Document) -> dict[str, Any]:
         "aliases": law_aliases(doc.title) if doc.doc_type == "regulation" else None,
         "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": "processing",
+        **(regulation_props(doc) if doc.doc_type == "regulation" else {}),
     }
 
 

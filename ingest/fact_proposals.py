@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from domain.facts import TYPES, Fact
 from domain import quantities as q
+from domain.facts import TYPES, Fact
 from ingest.facts import TOPICS, normalise
 from prompts import Prompt, message_text
 

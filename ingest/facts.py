@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from domain import quantities as q
 from domain.facts import FACT_TYPES, Fact
 from domain.text import join_spread
-from domain import quantities as q
 
 _NUM = rf"({q.NUM})"  # the number a template captures
 

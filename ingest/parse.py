@@ -15,16 +15,18 @@ from pathlib import Path
 from domain.errors import DocumentError
 from domain.mask import mask_pii
 from domain.refs import find_cross_references, find_references, law_key
+from domain.regulations import RegulationMeta
 from domain.types import SUPPORTED_SUFFIXES, Block, Document, ProductNamer
 from ingest.chunking import chunk_document
 from ingest.facts import extract_facts
 from ingest.readers import read_blocks
+from ingest.regulation_meta import read_metadata, regulation_title
 from ingest.structure import filing_number, find_title, guess_doc_type, split_sections
 
 logger = logging.getLogger(__name__)
 
 # Bump when parsing or chunking changes, so that re-ingesting an unchanged file rebuilds it.
-PIPELINE_VERSION = "15"
+PIPELINE_VERSION = "16"
 
 
 def doc_id_for(path: Path) -> str:
@@ -78,15 +80,18 @@ class DocumentParser:
             )
         return path.read_bytes()
 
-    def content_hash(self, data: bytes, doc_type: str, audience: str, product_id: str | None) -> str:
-        """Identity of one version: the bytes, how they were asked to be ingested, and how they are analysed."""
-        salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analysis}"
+    def content_hash(self, data: bytes, doc_type: str, audience: str, product_id: str | None, extra: str = "") -> str:
+        """Identity of one version: the bytes, how they were asked to be ingested, and how they are analysed;
+        ``extra``: what else describes it (a regulation's manifest entry: changing it re-reads the file)."""
+        salt = f"|{doc_type}|{audience}|{product_id}|{PIPELINE_VERSION}|{self.analysis}" + (f"|{extra}" if extra else "")
         return hashlib.sha256(data + salt.encode()).hexdigest()
 
     def parse(
-        self, path: Path, doc_type: str, audience: str, product_id: str | None, data: bytes | None = None
+        self, path: Path, doc_type: str, audience: str, product_id: str | None, data: bytes | None = None,
+        manifest: RegulationMeta | None = None, manifest_entry: str = "",
     ) -> Document:
-        """Read and structure one file; ``data``: its bytes, when already read."""
+        """Read and structure one file; ``data``: its bytes, when already read; ``manifest``: a regulation's
+        entry in its folder's manifest (``manifest_entry`` as JSON, part of the content hash)."""
         data = self.read(path) if data is None else data
         blocks, encoding = read_blocks(path)
         blocks = [Block(mask_pii(b.text), b.kind, b.level) for b in blocks]
@@ -96,6 +101,8 @@ class DocumentParser:
         kind = guess_doc_type(title, blocks) if doc_type == "auto" else doc_type
         if product_id and doc_type == "auto":
             kind = "clause"
+        if kind == "regulation":  # a promulgation or order line found as the title: the rule's name instead
+            title = regulation_title(title, blocks, manifest.title if manifest else None)
         sections = split_sections(kind, title, blocks)  # type: ignore[arg-type]
         if not sections:
             raise DocumentError(f"{path}: no text found after the title")
@@ -104,7 +111,7 @@ class DocumentParser:
             doc_type=kind,  # type: ignore[arg-type]
             title=title,
             source=str(path.resolve()),
-            content_hash=self.content_hash(data, doc_type, audience, product_id),
+            content_hash=self.content_hash(data, doc_type, audience, product_id, manifest_entry),
             audience=audience,  # type: ignore[arg-type]
             product_id=None,
             sections=sections,
@@ -113,6 +120,8 @@ class DocumentParser:
         )
         if kind == "regulation":
             doc.law_key = law_key(title)
+            from_text = read_metadata(blocks, sections)
+            doc.regulation = manifest.merged_over(from_text) if manifest else from_text
         if kind == "clause":
             doc.product_id = product_id or next(iter(self.namer.products_named(title)), None)
         locators = {s.locator for s in sections}

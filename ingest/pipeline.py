@@ -21,6 +21,7 @@ from index.embedders.base import Embedder
 from index.vectors.base import VectorIndex
 from ingest.fact_proposals import FactProposer
 from ingest.parse import DocumentParser, doc_id_for, expand_paths, first_chunks
+from ingest.regulation_meta import Manifests
 from ingest.writer import DocumentWriter
 
 logger = logging.getLogger(__name__)
@@ -98,16 +99,20 @@ class Ingestor:
         files, report.skipped, report.failed = expand_paths(paths)
         for notice in report.skipped:
             logger.info("skipped %s", notice)
+        manifests = Manifests()  # a regulation folder's manifest.json: level, dates, status per file
         for path in files:
             chunks = 0
             try:
-                chunks = self._ingest_file(path, doc_type, audience, (product_ids or {}).get(path), report)
+                chunks = self._ingest_file(path, doc_type, audience, (product_ids or {}).get(path), report, manifests)
             except BrokerKGError as exc:
                 report.failed.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
                 logger.warning("failed %s", report.failed[-1])
                 self.writer.record_failure(doc_id_for(path), str(path), report.failed[-1])
             if on_progress:
                 on_progress(path, chunks)
+        for error in manifests.errors():  # the manifest's files were ingested, without the entry named
+            report.failed.append(error)
+            logger.warning("failed %s", error)
         if report.ingested:
             self.namer.invalidate()
         return report
@@ -125,16 +130,20 @@ class Ingestor:
         self.writer.set_audience(doc_id, audience)
 
     def _ingest_file(
-        self, path: Path, doc_type: str, audience: str, product_id: str | None, report: IngestReport
+        self, path: Path, doc_type: str, audience: str, product_id: str | None, report: IngestReport,
+        manifests: Manifests | None = None,
     ) -> int:
         doc_id = doc_id_for(path)
         report.doc_ids[str(path)] = doc_id
         existing = self.writer.current(doc_id)
         data = self.parser.read(path)
-        if existing and existing.get("content_hash") == self.parser.content_hash(data, doc_type, audience, product_id):
+        manifest = manifests.for_file(path) if manifests and doc_type in ("regulation", "auto") else None
+        entry, entry_json = (manifest.entries.get(path.name), manifest.raw.get(path.name, "")) if manifest else (None, "")
+        if existing and existing.get("content_hash") == self.parser.content_hash(
+                data, doc_type, audience, product_id, entry_json):
             report.unchanged.append(str(path))
             return 0
-        doc = self.parser.parse(path, doc_type, audience, product_id, data)
+        doc = self.parser.parse(path, doc_type, audience, product_id, data, entry, entry_json)
         if self.proposer and doc.doc_type == "clause" and doc.product_id:
             doc.facts += self.proposer.propose(doc.sections, doc.facts, first_chunks(doc))
         self.writer.write(doc, set((existing or {}).get("chunk_ids") or []))

@@ -1,10 +1,12 @@
-"""Discontinued / suspended product flags, read from the graph at request time (never cached)."""
+"""Flags read from the graph at request time (never cached): discontinued / suspended products, and
+cited regulations that are repealed or not yet in force."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from domain.alerts import OFF_SALE, recency_text
+from domain.regulations import NOT_YET_EFFECTIVE, RegulationStatus
 from graph.store import GraphStore
 from retrieval.linking import LinkedQuestion
 from retrieval.types import Evidence, Flag
@@ -69,3 +71,27 @@ def flag_message(row: dict[str, object], today: date | None = None) -> str:
     else:
         text += "；暂无替代产品"
     return text + "。已投保客户的保单按原条款继续有效。"
+
+
+def regulation_flags(graph: GraphStore, evidence: list[Evidence], today: date | None = None) -> list[Flag]:
+    """One flag per cited regulation that is not current law (repealed, or its effective date still to
+    come), in citation order; each regulation's evidence is marked with its status (``regulation_status``)."""
+    doc_ids = list(dict.fromkeys(ev.doc_id for ev in evidence if ev.doc_type == "regulation"))
+    statuses = graph.regulation_statuses(doc_ids, today) if doc_ids else {}
+    for ev in evidence:
+        if ev.doc_id in statuses:
+            ev.payload = {**ev.payload, "regulation_status": statuses[ev.doc_id].status}
+    return [
+        Flag.regulation(s.doc_id, s.title, s.status, s.effective, s.repealed_by, regulation_message(s))
+        for s in (statuses[d] for d in doc_ids if d in statuses)
+        if not s.in_force
+    ]
+
+
+def regulation_message(status: RegulationStatus) -> str:
+    """``《示例办法》尚未施行（自2099-03-01起施行）…`` or ``《保险许可证管理办法》已被《…》废止…``."""
+    if status.status == NOT_YET_EFFECTIVE:
+        when = f"（自{status.effective}起施行）" if status.effective else ""
+        return f"《{status.title}》尚未施行{when}，所引条文目前还不是现行有效的规定。"
+    done = f"已被《{status.repealed_by}》废止" if status.repealed_by else "已废止"
+    return f"《{status.title}》{done}，所引条文不再是现行有效的规定，请以现行规定为准。"

@@ -8,7 +8,8 @@
 3. rerank.py: deterministic features, optional cross-encoder (scoring only).
 4. abstain.py: when the evidence does not cover the question (未找到依据, no citation).
 5. answering.py: one event stream for every kind of answer; ``ask`` collects it.
-6. flags.py: every product named or cited that is not on sale, read from the graph now.
+6. flags.py: every product named or cited that is not on sale, and every cited regulation that is
+   repealed or not yet effective, read from the graph now.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from retrieval.analysis import Query, QueryAnalyzer
 from retrieval.answer import NO_ANSWER
 from retrieval.answering import Answerer, Prepared, collect
 from retrieval.conversation import Conversation, ConversationStore
-from retrieval.flags import annotate_products, evidence_flags
+from retrieval.flags import annotate_products, evidence_flags, regulation_flags
 from retrieval.generate import Generator
 from retrieval.linking import LinkedQuestion, Linker
 from retrieval.rerank import CrossEncoderReranker, Reranker, haystack
@@ -92,6 +93,7 @@ class Retriever:
         q = self.understand(query, flt)
         hits = self._searcher.search(q, top_k, flt).evidence
         flags = self.flags_for(q.linked, hits)
+        regulation_flags(self.graph, hits)  # hits show each regulation's status; search flags stay product flags
         terms = sorted({w for w in q.words() | set(self.analyzer.words(q.text)) if len(w) >= 2}, key=len, reverse=True)
         return SearchResult(q, hits, flags, terms)
 
@@ -163,7 +165,7 @@ class Retriever:
             # (a definition the first clause refers to, （见7.17）, is evidence through that clause)
             evidence = [ev for i, ev in enumerate(evidence)
                         if i == 0 or "definition" in ev.reasons or q.coverage(haystack(ev), known_only=True) > 0]
-        flags = self.flags_for(q.linked, evidence)
+        flags = self.flags_for(q.linked, evidence) + regulation_flags(self.graph, evidence)
         return Prepared(q, evidence, flags, reason, status, analysis.resolved, started=started)
 
     def answer_from_facts(

@@ -60,6 +60,7 @@ class Evidence:
             "product_status": self.payload.get("product_status"),
             "filing_no": self.payload.get("filing_no"),
             "score": round(1.0 - math.exp(-max(0.0, self.score)), 4),
+            **({"regulation_status": self.payload["regulation_status"]} if self.payload.get("regulation_status") else {}),
         }
 
 
@@ -72,18 +73,36 @@ class Citation:
         return {"n": self.n, **self.evidence.hit()}
 
 
+DISCONTINUED_PRODUCT = "discontinued_product"
+REGULATION_NOT_IN_FORCE = "regulation_not_in_force"
+
+
 @dataclass
 class Flag:
-    product_id: str
-    name: str
+    """A warning on an answer. ``discontinued_product``: a product off sale (its dict is the contract's,
+    unchanged). ``regulation_not_in_force``: a cited regulation that is repealed or not yet effective;
+    its product fields are null (clients reading ``product_id`` see None) and it adds ``doc_id``,
+    ``title``, ``effective`` and ``repealed_by``."""
+
+    product_id: str | None
+    name: str | None
     status: str
     discontinued_date: str | None
     replaced_by: dict[str, str] | None
     message: str
-    kind: str = "discontinued_product"
+    kind: str = DISCONTINUED_PRODUCT
+    doc_id: str | None = None
+    title: str | None = None
+    effective: str | None = None
+    repealed_by: str | None = None
+
+    @classmethod
+    def regulation(cls, doc_id: str, title: str, status: str, effective: str | None, repealed_by: str | None,
+                   message: str) -> Flag:
+        return cls(None, None, status, None, None, message, REGULATION_NOT_IN_FORCE, doc_id, title, effective, repealed_by)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "product_id": self.product_id,
             "name": self.name,
@@ -92,6 +111,9 @@ class Flag:
             "replaced_by": self.replaced_by,
             "message": self.message,
         }
+        if self.kind == REGULATION_NOT_IN_FORCE:
+            out.update(doc_id=self.doc_id, title=self.title, effective=self.effective, repealed_by=self.repealed_by)
+        return out
 
 
 @dataclass

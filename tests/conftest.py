@@ -105,12 +105,14 @@ def lian_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 def run_cli(
-    args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600, env: dict[str, str] | None = None
+    args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600, env: dict[str, str] | None = None,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``brokerkg`` command; with ``offline`` inside a network namespace with no route out."""
+    """Run the installed ``brokerkg`` command (``input_text`` on its standard input); with ``offline``
+    inside a network namespace with no route out."""
     env = {**os.environ, "BROKERKG_DATA_DIR": str(data_dir), **(env or {})}
     command = [str(Path(sys.executable).parent / "brokerkg"), *args]
     if offline:
         # A fresh network namespace has only loopback: the bundled graph server still works, the internet does not.
         command = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, input=input_text)

@@ -31,7 +31,11 @@ def _visible(stack: Stack, doc_id: str, who: Principal) -> dict[str, Any]:
 def get_document(doc_id: str, who: DocumentsReader, stack: StackDep, audit: AuditDep) -> dict[str, Any]:
     info = _visible(stack, doc_id, who)
     audit.read(doc_id)
-    return {**info, "sections": document_sections(stack.index, [doc_id], who.audiences)}
+    out = {**info, "sections": document_sections(stack.index, [doc_id], who.audiences)}
+    if info.get("doc_type") == "regulation":  # level, number, dates and whether it is current law today
+        status = stack.graph.regulation_statuses([doc_id]).get(doc_id)
+        out["regulation"] = status.to_dict() if status else None
+    return out
 
 
 @router.get("/v1/documents/{doc_id}/versions", response_model=DocumentVersions)

@@ -17,29 +17,27 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from domain.errors import InputError
 from domain.mask import mask_pii
 from domain.refs import article_key, law_key
+from domain.regulations import REPEALED, RegulationStatus
 from graph.store import GraphStore
 from index.embedders.base import Embedder
 from retrieval.compliance import claims as c
 from retrieval.compliance.rules import TEXT_KINDS, ArticleRef, Rule, RuleBook, RuleStore
 from retrieval.compliance.text import Span, clause_at, negated, sentences, windows
-from retrieval.flags import product_flags
+from retrieval.flags import product_flags, regulation_message
 from retrieval.linking import Linker
+from retrieval.types import Flag
 
 logger = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
-
-
-class ArticleSource(Protocol):
-    def articles(self, keys: list[str]) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -88,13 +86,6 @@ class CheckResult:
         return list(dict.fromkeys(f.product_id for f in self.findings if f.product_id))
 
 
-def _cos(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na = math.sqrt(sum(x * x for x in a)) or 1.0
-    nb = math.sqrt(sum(y * y for y in b)) or 1.0
-    return dot / (na * nb)
-
-
 class _Vectors:
     """Embeddings of rule examples and of checked units; a bounded cache (bots and drafts repeat)."""
 
@@ -126,10 +117,6 @@ class _Vectors:
 def _unit(v: list[float]) -> list[float]:
     n = math.sqrt(sum(x * x for x in v)) or 1.0
     return [x / n for x in v]
-
-
-def _dot(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=False))
 
 
 @dataclass
@@ -182,9 +169,9 @@ class Checker:
         findings = _dedupe(findings)
         for f in findings:
             f.quote = text[f.start : f.end]
-        self._cite(findings, book)
+        findings, law_flags = self._cite(findings, book)
         named = list(dict.fromkeys(m.product_id for m in mentions))
-        flags = [f.to_dict() for f in product_flags(self.graph, named)]
+        flags = [f.to_dict() for f in product_flags(self.graph, named)] + law_flags
         findings.sort(key=lambda f: (f.start, f.rule.id))
         return CheckResult(text, kind, findings, flags, book.version, (time.perf_counter() - started) * 1000)
 
@@ -192,12 +179,10 @@ class Checker:
         return self.rules.book()
 
     def describe(self, rule: Rule) -> dict[str, Any]:
-        """A rule as listed: its fields and, per article, whether that article is in the graph."""
-        keys = {a: article_key(law_key(a.law), a.article) for a in rule.articles}
-        found = {r["key"]: r for r in self._articles(list(keys.values()))}
-        status = [{"law": a.law, "article": a.article, "doc_id": (found.get(keys[a]) or {}).get("doc_id"),
-                   "ingested": keys[a] in found} for a in rule.articles]
-        return {**rule.to_dict(), "article_status": status}
+        """A rule as listed: its fields and, per article, whether it is ingested and current law."""
+        status = self.article_status(rule)
+        repealed = bool(status) and all(a["status"] == REPEALED for a in status)
+        return {**rule.to_dict(), "article_status": status, "active": rule.enabled and not repealed}
 
     # --- products named -------------------------------------------------------------------------
 
@@ -375,14 +360,28 @@ class Checker:
 
     # --- citations ----------------------------------------------------------------------------------
 
-    def _cite(self, findings: list[Finding], book: RuleBook) -> None:
-        refs = {a for f in findings for a in f.rule.articles}
+    def _cite(self, findings: list[Finding], book: RuleBook) -> tuple[list[Finding], list[dict[str, Any]]]:
+        """Each finding's articles (text from the graph) and, for a product, the contradicting clause.
+        A check never rests on a repealed article: such an article is left out, and a finding with no
+        article left in force is dropped. An article not yet in force is cited with a flag."""
+        refs = list(dict.fromkeys(a for f in findings for a in f.rule.articles))
         keys = {a: article_key(law_key(a.law), a.article) for a in refs}
         rows = {r["key"]: r for r in self._articles(list(set(keys.values())))}
+        laws = self.graph.regulation_status(list(dict.fromkeys(a.law for a in refs))) if refs else {}
+        flags: dict[str, dict[str, Any]] = {}
+        kept: list[Finding] = []
         for f in findings:
-            for n, a in enumerate(f.rule.articles):
+            live = [a for a in f.rule.articles if laws.get(a.law) is None or laws[a.law].status != REPEALED]
+            if not live:
+                logger.warning("compliance rule %s rests only on repealed articles; finding dropped", f.rule.id)
+                continue
+            for n, a in enumerate(live):
                 row = rows.get(keys[a])
-                f.citations.append(_article_citation(a, row, "breaks" if n == 0 else "also"))
+                law = laws.get(a.law)
+                f.citations.append(_article_citation(a, row, "breaks" if n == 0 else "also", law))
+                if law is not None and not law.in_force and law.title not in flags:
+                    flags[law.title] = Flag.regulation(law.doc_id, law.title, law.status, law.effective,
+                                                       law.repealed_by, regulation_message(law)).to_dict()
             if f.clause:
                 fact = f.clause
                 f.citations.append({
@@ -391,16 +390,32 @@ class Checker:
                     "text": fact.get("raw"), "product_id": f.product_id, "fact": fact.get("type"),
                     "display": fact.get("display"),
                 })
+            kept.append(f)
+        return kept, list(flags.values())
+
+    def article_status(self, rule: Rule) -> list[dict[str, Any]]:
+        """Per article of a rule: whether it is in the graph and whether its regulation is current law."""
+        keys = {a: article_key(law_key(a.law), a.article) for a in rule.articles}
+        found = {r["key"]: r for r in self._articles(list(keys.values()))}
+        laws = self.graph.regulation_status(list(dict.fromkeys(a.law for a in rule.articles)))
+        out = []
+        for a in rule.articles:
+            law = laws.get(a.law)
+            out.append({"law": a.law, "article": a.article, "doc_id": (found.get(keys[a]) or {}).get("doc_id"),
+                        "ingested": keys[a] in found, "status": law.status if law else None,
+                        "effective": law.effective if law else None})
+        return out
 
     def _articles(self, keys: list[str]) -> list[dict[str, Any]]:
         return self.graph.articles(keys) if keys else []
 
 
-def _article_citation(ref: ArticleRef, row: dict[str, Any] | None, role: str) -> dict[str, Any]:
+def _article_citation(ref: ArticleRef, row: dict[str, Any] | None, role: str, law: RegulationStatus | None) -> dict[str, Any]:
     return {
         "role": role, "doc_type": "regulation", "doc_id": row.get("doc_id") if row else None,
         "title": (row.get("title") if row else None) or ref.law, "locator": ref.article,
         "text": row.get("text") if row else None, "product_id": None,
+        "regulation_status": law.status if law else None,
     }
 
 

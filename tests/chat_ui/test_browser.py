@@ -148,7 +148,7 @@ def test_follow_up_copy_and_error_state(page: Any) -> None:
     turn = _ask(page, "那它的犹豫期呢？")
     assert "2019" in turn.locator(".resolved").inner_text() and "15日" in turn.locator(".a").inner_text()
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    turn.locator(".actions button").click()
+    turn.locator(".actions button", has_text="复制答案和出处").click()
     copied = page.evaluate("() => navigator.clipboard.readText()")
     assert "参考来源：" in copied and "[1] 《瑞禾康宁终身重大疾病保险（2019版）条款》1.4" in copied
     # a server error is shown as a clear message, and the page keeps working

@@ -1,6 +1,7 @@
 // Chat for brokers: streamed answers, citation chips, red banners for products off sale,
 // history kept for the browser session, copy with sources, starter questions.
 import { ApiError, stream } from "./api.js";
+import { openCompliance } from "./compliance.js";
 import { docLink, el, flagBanner, STATUS } from "./dom.js";
 
 const KEY = "brokerkg.chat";
@@ -107,7 +108,11 @@ function renderTurn(turn) {
   }
   if (turn.state === "done") {
     const button = el("button", { class: "secondary", type: "button", onclick: (e) => copy(copyText(turn), e.target) }, "复制答案和出处");
-    box.append(el("div", { class: "actions" }, button, el("span", { class: "mode" }, turn.mode === "generated" ? "模型生成·已核验引用" : "原文摘录")));
+    // A comparison answer is checked as a comparison; the citation markers are not the broker's words.
+    const kind = turn.table && turn.table.kind === "compare" ? "comparison" : "message";
+    const check = el("button", { class: "secondary check", type: "button", "aria-label": "合规检查这条回答",
+      onclick: () => openCompliance(turn.answer.replace(/\[\d+\]/g, ""), kind) }, "合规检查");
+    box.append(el("div", { class: "actions" }, button, check, el("span", { class: "mode" }, turn.mode === "generated" ? "模型生成·已核验引用" : "原文摘录")));
   }
   return box;
 }

