@@ -100,6 +100,23 @@ def claims(text: str, start: int, end: int) -> list[Claim]:
             scale = 10_000 if m.group("unit") in ("万元", "万", "w", "W") else 1
             out.append(Claim("deductible", _op(m.group("q") or "", piece[m.end():m.end() + 2]), n * scale,
                              start + m.start(), start + m.end(), m.group(0)))
+    for fact, topic in (("mild_times", r"轻症"), ("moderate_times", r"中症")):
+        for m in re.finditer(rf"(?:{topic}){_SEP}(?:可以|能|可|最多|共)?(?:赔|给付|赔付)?\s*(?P<n>{NUM})\s*次", piece):
+            n = _num(m.group("n"))
+            if n is not None:
+                out.append(Claim(fact, "eq", n, start + m.start(), start + m.end(), m.group(0)))
+    for m in re.finditer(rf"保证续保(?:期间)?(?:为|是|长达|高达)?\s*(?P<n>{NUM})\s*年", piece):
+        n = _num(m.group("n"))
+        if n is not None:
+            out.append(Claim("renewal_years", "eq", n, start + m.start(), start + m.end(), m.group(0)))
+    if not any(cl.fact == "renewal_years" for cl in out):
+        for m in re.finditer(r"(?<![不非无])(?:保证续保|保证可续保|续保有保证)", piece):
+            if not re.match(r"(?:期间)?\s*\d", piece[m.end():m.end() + 4]):
+                out.append(Claim("guaranteed_renewal", "eq", 1, start + m.start(), start + m.end(), m.group(0)))
+    for m in re.finditer(rf"(?P<n>{NUM})\s*(?:周岁|岁)(?:起|开始|以后|后)(?:每年|每月|按年|按月)?(?:就)?(?:可以|能)?(?:开始)?领(?:取)?", piece):
+        n = _num(m.group("n"))
+        if n is not None and n <= 120:
+            out.append(Claim("annuity_start_age", "eq", n, start + m.start(), start + m.end(), m.group(0)))
     out += _percent_claims(piece, start)
     out += _count_claims(piece, start)
     out += _age_claims(piece, start)
@@ -129,7 +146,8 @@ def _percent_claims(piece: str, start: int) -> list[Claim]:
                     continue
                 if any(a < m.end() and m.start() < b for a, b in taken):
                     continue
-                if fact == "payout_ratio" and re.search(r"轻症|中症|贷款|借款|收益|利率|分红|增长|复利|保额", m.group(0)):
+                around = piece[max(0, m.start() - 6) : m.end()]
+                if fact == "payout_ratio" and re.search(r"轻症|中症|贷款|借款|收益|利率|分红|增长|复利|保额|保险金额|身故|伤残|领取|年金", around):
                     continue
                 taken.append((m.start(), m.end()))
                 op = _op(m.group("q") or "", m.groupdict().get("after") or piece[m.end():m.end() + 2])
@@ -152,7 +170,7 @@ def _count_claims(piece: str, start: int) -> list[Claim]:
 
 
 _AGE_CONTEXT = re.compile(r"投保年龄|承保年龄|年龄|能买|可以买|都能买|也能买|能投|可以投|都能投|也能投|都可以|能保|可以保|都能保|投保|承保|上车")
-_AGE_OTHER = re.compile(r"领取|领|保到|保至|保障到|保障至|至\d|确诊|身故|之前|以前|前的|退休|开始|满期")
+_AGE_OTHER = re.compile(r"领取|领|保到|保至|保障到|保障至|至\d|确诊|身故|前的|退休|开始|满期")
 _YEARS = r"(?:周岁|岁)"
 
 
@@ -169,6 +187,11 @@ def _age_claims(piece: str, start: int) -> list[Claim]:
         if n is not None and n <= 120:
             out.append(Claim("age", "le", n, start + m.start(), start + m.end(), m.group(0)))
     if not out:
+        for m in re.finditer(rf"(?P<n>{NUM}){_YEARS}(?:之前|以前|前)(?:都|也)?(?:能|可以)(?:买|投|投保|保|上车)", piece):
+            n = _num(m.group("n"))
+            if n is not None and n <= 120:
+                out.append(Claim("age", "le", n, start + m.start(), start + m.end(), m.group(0)))
+    if not out:
         for m in re.finditer(rf"(?P<n>{NUM}){_YEARS}(?:的人|老人|的老人|的客户)?(?:也|都|照样|还)(?:能|可以)(?:买|投|投保|保|上车)", piece):
             n = _num(m.group("n"))
             if n is not None and n <= 120:
@@ -176,13 +199,27 @@ def _age_claims(piece: str, start: int) -> list[Claim]:
     return out
 
 
-def _fact_value(fact: dict[str, Any] | None) -> float | None:
+def _fact_values(fact: dict[str, Any] | None) -> tuple[float, float, list[float]] | None:
+    """A fact's number as (lowest, highest, the choices it offers): 90 → (90, 90, [90]); a choice at
+    purchase (0日、30日、60日、90日) → its options; a span (60%–100%) → its ends."""
     if not fact:
         return None
+    options = fact.get("options")
+    if isinstance(options, list) and options and all(isinstance(o, int | float) for o in options):
+        values = [float(o) for o in options]
+        return min(values), max(values), values
     value = fact.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    if isinstance(value, bool):
+        return (1.0, 1.0, [1.0]) if value else (0.0, 0.0, [0.0])
+    if isinstance(value, int | float):
+        return float(value), float(value), [float(value)]
+    if isinstance(value, str):
+        numbers = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", value)]
+        if numbers and re.fullmatch(r"\s*\d+(?:\.\d+)?\s*(?:[-–~至]\s*\d+(?:\.\d+)?)?\s*", value):
+            return min(numbers), max(numbers), []  # a span: any value between its ends
+        if numbers and re.fullmatch(r"[\d.\s/、,]+", value):
+            return min(numbers), max(numbers), numbers
+    return None
 
 
 def _in_clause(claim: Claim, fact: dict[str, Any]) -> bool:
@@ -200,23 +237,30 @@ def compare(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | N
     if claim.fact == "age":
         return _compare_age(claim, facts)
     fact = facts.get(claim.fact)
-    value = _fact_value(fact)
-    if fact is None or value is None or _in_clause(claim, fact):
+    if claim.fact == "guaranteed_renewal" and fact is None and facts.get("renewal_years"):
         return None
+    found = _fact_values(fact)
+    if fact is None or found is None or _in_clause(claim, fact):
+        return None
+    low, high, choices = found
     tolerance = 5.0 if claim.fact in _PERIODS and claim.value >= 28 and claim.value % 30 == 0 else 0.01
-    wrong = {
-        "eq": abs(value - claim.value) > tolerance,
-        "le": value > claim.value + tolerance,
-        "ge": value < claim.value - tolerance,
-    }[claim.op]
+    if claim.op == "le":
+        wrong = low > claim.value + tolerance
+    elif claim.op == "ge":
+        wrong = high < claim.value - tolerance
+    elif choices:
+        wrong = all(abs(v - claim.value) > tolerance for v in choices)
+    else:
+        wrong = not low - tolerance <= claim.value <= high + tolerance
     if claim.fact == "ci_kinds" and claim.op == "eq":
-        wrong = claim.value > value  # "100种重疾" of a product covering 120: understated, not misleading
-    return Contradiction(claim, fact, str(fact.get("display") or q.exact(value))) if wrong else None
+        wrong = claim.value > high  # "100种重疾" of a product covering 120: understated, not misleading
+    return Contradiction(claim, fact, str(fact.get("display") or q.exact(low))) if wrong else None
 
 
 def _compare_age(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | None:
     low, high = facts.get("age_min"), facts.get("age_max")
-    low_days, high_years = _fact_value(low), _fact_value(high)
+    low_days = (_fact_values(low) or (None, None, []))[0]
+    high_years = (_fact_values(high) or (None, None, []))[1]
     says = "至".join(str(f.get("display")) for f in (low, high) if f)
     if claim.op == "le":  # 最高65岁 / 65岁以下都能买: the stated top
         if high is not None and high_years is not None and claim.value > high_years:

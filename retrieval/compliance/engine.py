@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +38,8 @@ from retrieval.types import Flag
 logger = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000
+_CUSTOMER = re.compile(r"\s*(?:客户|顾客|客人|用户|消费者|买家|投保人)\s*[A-Za-z]?\s*[：:]")
+_CELL = re.compile(r"[｜|]|\s+vs\.?\s+|\s+VS\.?\s+")
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
 
 
@@ -131,6 +134,7 @@ class _Mention:
     product_id: str
     name: str
     sentence: int  # index of the sentence that names it
+    at: int  # where in the text (the sentence's start when the written name cannot be placed)
 
 
 class Checker:
@@ -156,6 +160,7 @@ class Checker:
         book = self.rules.book()
         rules = book.active(kind)
         units = sentences(text)
+        customer = [bool(_CUSTOMER.match(text, text.rfind("\n", 0, u.start) + 1)) for u in units]
         mentions = self._mentions(units)
         status = {r["product_id"]: r for r in self.graph.product_status(list(dict.fromkeys(m.product_id for m in mentions)))}
         findings: list[Finding] = []
@@ -166,7 +171,8 @@ class Checker:
                 findings += self._facts(text, units, rule, mentions)
             elif rule.check == "status":
                 findings += self._status(text, units, rule, mentions, status)
-        findings = _dedupe(findings)
+        # a script's customer lines (客户：…) are what the customer says: context, never a finding
+        findings = _dedupe([f for f in findings if not (0 <= f.sentence < len(units) and customer[f.sentence])])
         for f in findings:
             f.quote = text[f.start : f.end]
         findings, law_flags = self._cite(findings, book)
@@ -189,8 +195,12 @@ class Checker:
     def _mentions(self, units: list[Span]) -> list[_Mention]:
         out: list[_Mention] = []
         for i, unit in enumerate(units):
+            lowered = unit.text.lower()
             for ref in self.linker.link(unit.text, fuzzy=False).products:
-                out.append(_Mention(ref.product_id, ref.name, i))
+                at = lowered.find(ref.matched)
+                if at < 0:  # written with spaces or brackets the linker ignores: place it by its first characters
+                    at = lowered.find(ref.matched[:2])
+                out.append(_Mention(ref.product_id, ref.name, i, unit.start + max(at, 0)))
         return out
 
     @staticmethod
@@ -287,6 +297,9 @@ class Checker:
         if not about:
             finding.explanation = rule.explanation + " 文中没有指明已公告停售的产品。"
             return finding
+        own = [m for m in about if m.sentence == i]
+        if len(own) > 1:  # 康宁2019已停售，现在能买的是康宁2023: the product named right before the phrase
+            about = [self._nearest(own, finding.end)]
         unannounced = [m for m in about if not _announced(status.get(m.product_id))]
         if not unannounced:
             return None
@@ -307,32 +320,47 @@ class Checker:
             about = self._about(mentions, i)
             if not about:
                 continue
-            for claim in c.claims(text, unit.start, unit.end):
-                # a sentence naming two products: the claim is about the one named last before it
-                before = [m for m in about if m.sentence == i] or about
-                target = before[-1] if len(before) == 1 else self._nearest(text, unit, before, claim.start)
-                wrong = c.compare(claim, by_type.get(target.product_id, {}))
-                if wrong is None:
-                    continue
-                clause = clause_at(text, unit, claim.start, claim.end)
-                stated = claim.stated.strip()
-                why = (f"{target.name}条款{wrong.fact.get('locator') or ''}写明：{wrong.says}；文中说“{stated}”。"
-                       f" {rule.explanation}")
-                out.append(Finding(rule, clause.start, clause.end, clause.text, why, "facts", None,
-                                   target.product_id, target.name, clause=wrong.fact))
+            own = [m for m in about if m.sentence == i]
+            cells = _cells(text, unit)
+            columns = self._columns(mentions, i) if len(cells) > 1 and not own else []
+            for n, cell in enumerate(cells):
+                for claim in c.claims(text, cell.start, cell.end):
+                    if columns:  # a comparison table's row: the n-th cell is the n-th product of its header
+                        if n >= len(columns):
+                            continue
+                        target = columns[n]
+                    elif len(cells) > 1 and len({m.product_id for m in about}) > 1 and not own:
+                        continue  # a row of several products whose columns cannot be told apart
+                    else:
+                        candidates = own or about
+                        target = candidates[0] if len(candidates) == 1 else self._nearest(candidates, claim.start)
+                    wrong = c.compare(claim, by_type.get(target.product_id, {}))
+                    if wrong is None:
+                        continue
+                    clause = clause_at(text, cell, claim.start, claim.end)
+                    stated = claim.stated.strip()
+                    why = (f"{target.name}条款{wrong.fact.get('locator') or ''}写明：{wrong.says}；文中说“{stated}”。"
+                           f" {rule.explanation}")
+                    finding = Finding(rule, clause.start, clause.end, clause.text, why, "facts", None,
+                                      target.product_id, target.name, clause=wrong.fact)
+                    finding.sentence = i
+                    out.append(finding)
         return out
 
-    def _nearest(self, text: str, unit: Span, about: list[_Mention], pos: int) -> _Mention:
-        best, best_at = about[0], -1
-        for m in about:
-            surface = self._surface(m)
-            at = text.rfind(surface, unit.start, pos) if surface else -1
-            if at > best_at:
-                best, best_at = m, at
-        return best
+    @staticmethod
+    def _columns(mentions: list[_Mention], i: int) -> list[_Mention]:
+        """The products of a comparison table's header: the last sentence up to ``i`` naming two or more."""
+        for j in range(i, -1, -1):
+            named = [m for m in mentions if m.sentence == j]
+            if len({m.product_id for m in named}) >= 2:
+                return sorted(named, key=lambda m: m.at)
+        return []
 
-    def _surface(self, m: _Mention) -> str:
-        return m.name
+    @staticmethod
+    def _nearest(about: list[_Mention], pos: int) -> _Mention:
+        """Of the products a sentence names, the one named last before ``pos`` (else the first)."""
+        before = [m for m in about if m.at <= pos]
+        return max(before, key=lambda m: m.at) if before else min(about, key=lambda m: m.at)
 
     # --- sale status ------------------------------------------------------------------------------
 
@@ -355,7 +383,7 @@ class Checker:
             instead = f"，在售的替代产品是{successor['name']}" if successor and successor.get("status") == "on_sale" else ""
             why = f"{m.name}已{state}{since}{instead}。{rule.explanation}"
             out.append(Finding(rule, unit.start, unit.end, unit.text, why, "status", None, m.product_id, m.name,
-                               successor=successor))
+                               successor=successor, sentence=m.sentence))
         return out
 
     # --- citations ----------------------------------------------------------------------------------
@@ -419,6 +447,20 @@ def _article_citation(ref: ArticleRef, row: dict[str, Any] | None, role: str, la
     }
 
 
+def _cells(text: str, unit: Span) -> list[Span]:
+    """A table row's cells (｜, |, vs); a sentence that is not a row is one cell."""
+    cuts = [m for m in _CELL.finditer(text, unit.start, unit.end)]
+    if not cuts:
+        return [unit]
+    out, pos = [], unit.start
+    for m in cuts:
+        out.append(Span(pos, m.start(), text[pos : m.start()]))
+        pos = m.end()
+    out.append(Span(pos, unit.end, text[pos : unit.end]))
+    # the row's label (投保年龄：) belongs to its first cell
+    return [c for c in out if c.text.strip()]
+
+
 def _off_sale(row: dict[str, Any], today: date | None = None) -> bool:
     if row.get("status") in ("discontinued", "suspended"):
         return True
@@ -441,7 +483,9 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     out: list[Finding] = []
     for f in sorted(findings, key=lambda f: (rank[f.matched_by], -(f.score or 0), f.end - f.start)):
         same = next((g for g in out if g.rule.id == f.rule.id and g.product_id == f.product_id
-                     and ((g.start < f.end and f.start < g.end) or (g.sentence >= 0 and g.sentence == f.sentence))), None)
+                     and ((g.start < f.end and f.start < g.end)
+                          or (g.sentence >= 0 and g.sentence == f.sentence and f.matched_by in ("pattern", "similarity")))),
+                    None)
         if same is None:
             out.append(f)
         elif f.matched_by == same.matched_by or same.sentence == f.sentence:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+|……|\.{3,}")
 _CLAUSE_END = re.compile(r"[，,、：:~～]+|\s{2,}")
 # Negation right before a phrase (不保本, 并非零风险, 没有停售计划): the phrase is denied, not claimed.
-_NEGATION = re.compile(r"(?:不|非|无|没|未|别|勿|禁止|并不|绝不|不会|不能|不是|不得|不可|谈不上|算不上)[\u4e00-\u9fff]{0,1}$")
+_NEGATION = re.compile(r"(?:不|非|无|没|未|别|勿|禁止|并不|绝不|不会|不能|不是|不得|不可|谈不上|算不上|不代表|不等于|"
+                       r"不意味着|并非|而非|谨防|警惕|小心)[\u4e00-\u9fff]{0,1}$")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def clause_at(text: str, sentence: Span, start: int, end: int) -> Span:
 
 def negated(text: str, start: int) -> bool:
     """Whether the words right before ``start`` deny what follows (不 / 并非 / 没有 …)."""
-    return bool(_NEGATION.search(text[max(0, start - 4) : start]))
+    return bool(_NEGATION.search(text[max(0, start - 6) : start]))
 
 
 def windows(text: str, sentence: Span, size: int = 2) -> list[Span]:

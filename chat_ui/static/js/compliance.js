@@ -128,7 +128,7 @@ function renderResult(result, out) {
   }));
 
   const masked = result.text !== out.dataset.input;
-  out.replaceChildren(
+  out.replaceChildren(...[
     el("div", { class: "bar" },
       el("strong", { id: "verdict", class: findings.length ? "verdict has-findings" : "verdict clean" },
         findings.length ? `发现 ${findings.length} 个问题` : "✓ 未发现问题"),
@@ -138,7 +138,8 @@ function renderResult(result, out) {
       ? [el("h2", {}, "原文"), masked ? el("p", { class: "small muted" }, "个人信息已遮盖。") : "", textBox,
         el("h2", {}, "问题"), list]
       : [el("p", { class: "clean-state", role: "status" }, "未发现问题：按现行规则，这段文字没有发现违规表述。发送前仍请核对产品名称与条款。"),
-        masked ? el("p", { class: "small muted" }, "个人信息已遮盖。") : "", el("div", { class: "checked-text" }, result.text)]);
+        masked ? el("p", { class: "small muted" }, "个人信息已遮盖。") : "", el("div", { class: "checked-text" }, result.text)],
+  ].flat().filter(Boolean));
 }
 
 function rulesPanel() {
@@ -209,7 +210,7 @@ export function complianceView(root) {
   root.replaceChildren(el("h1", {}, "合规检查"),
     el("p", { class: "muted" }, "发给客户之前检查：承诺收益、夸大宣传、与条款不符、推荐停售产品等，每条都给出违反的法规条文。"),
     form, out, rulesPanel());
-  if (state.pending) run();
+  if (state.pending) { save({ text: state.text, kind: state.kind }); run(); } // once, even if it fails
   else if (state.result && state.text === text.value) { out.dataset.input = state.text; renderResult(state.result, out); }
   else text.focus();
 }
