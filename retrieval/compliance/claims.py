@@ -91,6 +91,8 @@ def claims(text: str, start: int, end: int) -> list[Claim]:
             op = _op(m.group("q") or "", m.group("after") or "")
             out.append(Claim(fact, op, _days(n, m.group("unit")), start + m.start(), start + m.end(), m.group(0)))
     for m in _ZERO_WAIT.finditer(piece):
+        if re.search(r"意外|续保|续期|复效|宽限", piece):  # no waiting period for accidents or on renewal: true
+            continue
         out.append(Claim("waiting_period", "eq", 0, start + m.start(), start + m.end(), m.group(0)))
     for m in _ZERO_DEDUCTIBLE.finditer(piece):
         out.append(Claim("deductible", "eq", 0, start + m.start(), start + m.end(), m.group(0)))
@@ -182,10 +184,14 @@ def _age_claims(piece: str, start: int) -> list[Claim]:
         m = found.match
         return [Claim("age", "eq", found.min_days, start + m.start(), start + m.end(), m.group(0), float(found.max_years))]
     out: list[Claim] = []
-    for m in re.finditer(rf"(?:最高|最大|最晚)(?:到)?\s*(?P<n>{NUM}){_YEARS}|(?P<n2>{NUM}){_YEARS}(?:以下|以内|之内)", piece):
-        n = _num(m.group("n") or m.group("n2"))
+    for m in re.finditer(rf"(?:最高|最大|最晚|最多)(?:能|可以)?(?:投|买|保)?(?:到)?\s*(?P<n>{NUM}){_YEARS}"
+                         rf"|(?P<n2>{NUM}){_YEARS}(?:以下|以内|之内)"
+                         rf"|(?P<n3>{NUM}){_YEARS}(?:以后|之后|以上)(?:就)?(?:不能|不可以|没法|无法)(?:再)?(?:投|买|投保)", piece):
+        n = _num(m.group("n") or m.group("n2") or m.group("n3"))
         if n is not None and n <= 120:
-            out.append(Claim("age", "le", n, start + m.start(), start + m.end(), m.group(0)))
+            # 最高65周岁 / 60岁以后就不能投了: the stated top age; 65岁以下: a bound
+            fact = "age" if m.group("n2") else "age_top"
+            out.append(Claim(fact, "le", n, start + m.start(), start + m.end(), m.group(0)))
     if not out:
         for m in re.finditer(rf"(?P<n>{NUM}){_YEARS}(?:之前|以前|前)(?:都|也)?(?:能|可以)(?:买|投|投保|保|上车)", piece):
             n = _num(m.group("n"))
@@ -236,6 +242,12 @@ def compare(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | N
     """The product's fact the claim contradicts, if any (no fact of that type: nothing to compare)."""
     if claim.fact == "age":
         return _compare_age(claim, facts)
+    if claim.fact == "age_top":  # the oldest entry age, stated: wrong either way
+        top = facts.get("age_max")
+        found = _fact_values(top)
+        if top is None or found is None or abs(found[1] - claim.value) < 1:
+            return None
+        return Contradiction(claim, top, "至".join(str(f.get("display")) for f in (facts.get("age_min"), top) if f))
     fact = facts.get(claim.fact)
     if claim.fact == "guaranteed_renewal" and fact is None and facts.get("renewal_years"):
         return None

@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000
 _CUSTOMER = re.compile(r"\s*(?:客户|顾客|客人|用户|消费者|买家|投保人)\s*[A-Za-z]?\s*[：:]")
-_CELL = re.compile(r"[｜|]|\s+vs\.?\s+|\s+VS\.?\s+")
+_SELLS = re.compile(r"(?:换成|换|改成|改买|买|配|上|投|推荐|选)(?:个|份|一份|一个|您|你)?(?:老)?$")
+_CELL = re.compile(r"[｜|]")
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
 
 
@@ -322,17 +323,24 @@ class Checker:
                 continue
             own = [m for m in about if m.sentence == i]
             cells = _cells(text, unit)
-            columns = self._columns(mentions, i) if len(cells) > 1 and not own else []
             for n, cell in enumerate(cells):
+                in_cell = [m for m in own if cell.start <= m.at < cell.end]
                 for claim in c.claims(text, cell.start, cell.end):
-                    if columns:  # a comparison table's row: the n-th cell is the n-th product of its header
-                        if n >= len(columns):
+                    header = ([] if len(cells) < 2 or in_cell else
+                              self._columns(mentions, i if len({m.product_id for m in own}) > 1 else i - 1))
+                    if in_cell and len(cells) > 1:  # a table row whose cell names its product
+                        target = self._nearest(in_cell, claim.start)
+                    elif header:  # a comparison table's row: the n-th cell is the n-th product of its header
+                        if n >= len(header):
                             continue
-                        target = columns[n]
-                    elif len(cells) > 1 and len({m.product_id for m in about}) > 1 and not own:
-                        continue  # a row of several products whose columns cannot be told apart
-                    else:
+                        target = header[n]
+                    else:  # prose, or a poster's ｜-separated line about one product
                         candidates = own or about
+                        if len(candidates) > 1:  # several products: only one named in the claim's own clause
+                            where = clause_at(text, cell, claim.start, claim.end)
+                            candidates = [m for m in candidates if where.start <= m.at < where.end]
+                            if not candidates:
+                                continue
                         target = candidates[0] if len(candidates) == 1 else self._nearest(candidates, claim.start)
                     wrong = c.compare(claim, by_type.get(target.product_id, {}))
                     if wrong is None:
@@ -373,7 +381,8 @@ class Checker:
                 continue
             unit = units[m.sentence]
             said = any(p.search(unit.text) for p in rule.acknowledge)
-            sells = any(p.search(unit.text) for p in rule.selling)
+            # 换成老康宁2019 / 推荐您买…: a sales verb right before the product's name sells it
+            sells = any(p.search(unit.text) for p in rule.selling) or bool(_SELLS.search(text, max(unit.start, m.at - 4), m.at))
             if said and not sells:
                 continue
             successor = ({"product_id": row["successor_id"], "name": row.get("successor_name"),

@@ -56,7 +56,8 @@ def clause_at(text: str, sentence: Span, start: int, end: int) -> Span:
 
 def negated(text: str, start: int) -> bool:
     """Whether the words right before ``start`` deny what follows (不 / 并非 / 没有 …)."""
-    return bool(_NEGATION.search(text[max(0, start - 6) : start]))
+    before = re.sub(r"[“”\"'‘’「」『』]", "", text[max(0, start - 8) : start])  # 没有“稳赚”一说
+    return bool(_NEGATION.search(before[-6:]))
 
 
 def windows(text: str, sentence: Span, size: int = 2) -> list[Span]:
