@@ -115,7 +115,7 @@ def claims(text: str, start: int, end: int) -> list[Claim]:
         for m in re.finditer(r"(?<![不非无])(?:保证续保|保证可续保|续保有保证)", piece):
             if not re.match(r"(?:期间)?\s*\d", piece[m.end():m.end() + 4]):
                 out.append(Claim("guaranteed_renewal", "eq", 1, start + m.start(), start + m.end(), m.group(0)))
-    for m in re.finditer(rf"(?P<n>{NUM})\s*(?:周岁|岁)(?:起|开始|以后|后)(?:每年|每月|按年|按月)?(?:就)?(?:可以|能)?(?:开始)?领(?:取)?", piece):
+    for m in re.finditer(rf"(?P<n>{NUM})\s*(?:周岁|岁)(?:起|以后|后)?(?:就)?(?:每年|每月|按年|按月)?(?:就)?(?:可以|能)?(?:开始)?领(?:取|钱)?", piece):
         n = _num(m.group("n"))
         if n is not None and n <= 120:
             out.append(Claim("annuity_start_age", "eq", n, start + m.start(), start + m.end(), m.group(0)))
@@ -186,8 +186,9 @@ def _age_claims(piece: str, start: int) -> list[Claim]:
     out: list[Claim] = []
     for m in re.finditer(rf"(?:最高|最大|最晚|最多)(?:能|可以)?(?:投|买|保)?(?:到)?\s*(?P<n>{NUM}){_YEARS}"
                          rf"|(?P<n2>{NUM}){_YEARS}(?:以下|以内|之内)"
-                         rf"|(?P<n3>{NUM}){_YEARS}(?:以后|之后|以上)(?:就)?(?:不能|不可以|没法|无法)(?:再)?(?:投|买|投保)", piece):
-        n = _num(m.group("n") or m.group("n2") or m.group("n3"))
+                         rf"|(?P<n3>{NUM}){_YEARS}(?:以后|之后|以上)(?:就)?(?:不能|不可以|没法|无法)(?:再)?(?:投|买|投保)"
+                         rf"|投保年龄[^，。；！？\d]{{0,4}}(?:放到|放宽到|到|最高到?|上限)\s*(?P<n4>{NUM}){_YEARS}", piece):
+        n = _num(m.group("n") or m.group("n2") or m.group("n3") or m.group("n4"))
         if n is not None and n <= 120:
             # 最高65周岁 / 60岁以后就不能投了: the stated top age; 65岁以下: a bound
             fact = "age" if m.group("n2") else "age_top"

@@ -234,6 +234,15 @@ class Checker:
                             continue
                         found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
                                                        "pattern", sentence=i)))
+        for i, unit in enumerate(units):
+            for rule in rules:
+                for group in rule.concepts:
+                    span = _concept_span(text, unit, group, rule.window)
+                    if span is None or any(u.search(unit.text) for u in rule.unless):
+                        continue
+                    clause = clause_at(text, unit, *span)
+                    found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
+                                                   "pattern", sentence=i)))
         found += self._similar(text, units, rules, book)
         out: list[Finding] = []
         for rule, i, finding in found:
@@ -327,13 +336,14 @@ class Checker:
                 in_cell = [m for m in own if cell.start <= m.at < cell.end]
                 for claim in c.claims(text, cell.start, cell.end):
                     header = ([] if len(cells) < 2 or in_cell else
-                              self._columns(mentions, i if len({m.product_id for m in own}) > 1 else i - 1))
+                              self._columns(text, units, mentions, i if len({m.product_id for m in own}) > 1 else i - 1))
                     if in_cell and len(cells) > 1:  # a table row whose cell names its product
                         target = self._nearest(in_cell, claim.start)
-                    elif header:  # a comparison table's row: the n-th cell is the n-th product of its header
-                        if n >= len(header):
+                    elif header:  # a comparison table's row: the n-th cell is the n-th column of its header
+                        column = header[n] if n < len(header) else None
+                        if column is None:
                             continue
-                        target = header[n]
+                        target = column
                     else:  # prose, or a poster's ｜-separated line about one product
                         candidates = own or about
                         if len(candidates) > 1:  # several products: only one named in the claim's own clause
@@ -355,13 +365,18 @@ class Checker:
                     out.append(finding)
         return out
 
-    @staticmethod
-    def _columns(mentions: list[_Mention], i: int) -> list[_Mention]:
-        """The products of a comparison table's header: the last sentence up to ``i`` naming two or more."""
+    def _columns(self, text: str, units: list[Span], mentions: list[_Mention], i: int) -> list[_Mention | None]:
+        """The products of a comparison table's header (the last sentence up to ``i`` naming two or
+        more), by column: a header that is itself a row (| | 颐享年年 | 鑫利来 |) by its cells,
+        otherwise (安享重疾 vs 康宁2023) in the order it names them."""
         for j in range(i, -1, -1):
-            named = [m for m in mentions if m.sentence == j]
-            if len({m.product_id for m in named}) >= 2:
-                return sorted(named, key=lambda m: m.at)
+            named = sorted((m for m in mentions if m.sentence == j), key=lambda m: m.at)
+            if len({m.product_id for m in named}) < 2:
+                continue
+            cells = _cells(text, units[j]) if units[j].text.count("|") + units[j].text.count("｜") else []
+            if len(cells) > 1:
+                return [next((m for m in named if c.start <= m.at < c.end), None) for c in cells]
+            return list(named)
         return []
 
     @staticmethod
@@ -456,6 +471,26 @@ def _article_citation(ref: ArticleRef, row: dict[str, Any] | None, role: str, la
     }
 
 
+def _concept_span(text: str, unit: Span, group: tuple[re.Pattern[str], ...], window: int) -> tuple[int, int] | None:
+    """Where every pattern of a concept set matches in the sentence, none of them negated, all
+    within ``window`` characters: the span from the first match to the last."""
+    # only the first concept is checked for negation: the others carry it in their own words (不出单)
+    hits = [[m for m in p.finditer(text, unit.start, unit.end) if m.end() > m.start() and (n or not negated(text, m.start()))]
+            for n, p in enumerate(group)]
+    if not all(hits):
+        return None
+    for first in hits[0]:
+        chosen = [first]
+        for others in hits[1:]:
+            near = [m for m in others if abs(m.start() - first.start()) <= window]
+            if not near:
+                break
+            chosen.append(min(near, key=lambda m: abs(m.start() - first.start())))
+        else:
+            return min(m.start() for m in chosen), max(m.end() for m in chosen)
+    return None
+
+
 def _cells(text: str, unit: Span) -> list[Span]:
     """A table row's cells (｜, |, vs); a sentence that is not a row is one cell."""
     cuts = [m for m in _CELL.finditer(text, unit.start, unit.end)]
@@ -466,8 +501,12 @@ def _cells(text: str, unit: Span) -> list[Span]:
         out.append(Span(pos, m.start(), text[pos : m.start()]))
         pos = m.end()
     out.append(Span(pos, unit.end, text[pos : unit.end]))
-    # the row's label (投保年龄：) belongs to its first cell
-    return [c for c in out if c.text.strip()]
+    # a markdown row (| 投保年龄 | 28天-60周岁 |): the empty pieces outside its first and last bar go
+    if out and not out[0].text.strip():
+        out = out[1:]
+    if out and not out[-1].text.strip():
+        out = out[:-1]
+    return out
 
 
 def _off_sale(row: dict[str, Any], today: date | None = None) -> bool:

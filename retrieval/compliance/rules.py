@@ -41,7 +41,7 @@ CHECKS = ("conduct", "facts", "status")
 SEVERITIES = ("high", "medium", "low")
 TEXT_KINDS = ("message", "script", "poster", "comparison")
 CONDITIONS = ("no_stop_sale_notice",)
-DEFAULT_SIMILARITY = 0.55  # in the background-free space of the embedding (see engine._similar)
+DEFAULT_SIMILARITY = 0.62  # in the background-free space of the embedding (see engine._similar)
 _ID = re.compile(r"[a-z][a-z0-9_]{1,63}")
 
 
@@ -68,9 +68,11 @@ class Rule:
     unless: tuple[re.Pattern[str], ...] = ()
     acknowledge: tuple[re.Pattern[str], ...] = ()  # status: the text says the product is off sale
     selling: tuple[re.Pattern[str], ...] = ()  # status: …and still sells it
+    concepts: tuple[tuple[re.Pattern[str], ...], ...] = ()  # each set: all its groups in one sentence
+    window: int = 24  # the most characters a concept set's matches may span
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
-    similarity: float = 0.55
+    similarity: float = 0.62
     condition: str | None = None
     enabled: bool = True
     source: str = ""  # the file it was read from
@@ -87,7 +89,8 @@ class Rule:
             "articles": [{"law": a.law, "article": a.article} for a in self.articles],
             "applies_to": list(self.applies_to), "patterns": [p.pattern for p in self.patterns],
             "unless": [p.pattern for p in self.unless], "acknowledge": [p.pattern for p in self.acknowledge],
-            "selling": [p.pattern for p in self.selling], "examples": list(self.examples),
+            "selling": [p.pattern for p in self.selling],
+            "concepts": [[p.pattern for p in group] for group in self.concepts], "window": self.window, "examples": list(self.examples),
             "counter_examples": list(self.counter_examples), "similarity": self.similarity,
             "condition": self.condition, "enabled": self.enabled, "source": self.source,
         }
@@ -118,6 +121,22 @@ def _patterns(data: dict[str, Any], key: str, where: str) -> tuple[re.Pattern[st
         except re.error as exc:
             raise InputError(f"{where}: field {key}[{i}] is not a valid regular expression ({exc})") from None
     return tuple(out)
+
+
+def _concepts(data: dict[str, Any], where: str) -> tuple[tuple[re.Pattern[str], ...], ...]:
+    """``concepts``: a list of sets, each a list of regular expressions that must all match in one
+    sentence within ``window`` characters (e.g. a return word and a certainty word)."""
+    value = data.get("concepts") or []
+    if not isinstance(value, list) or not all(isinstance(group, list) and len(group) >= 2 for group in value):
+        raise InputError(f"{where}: field concepts must be a list of sets, each a list of two or more regular expressions")
+    return tuple(_patterns({"concepts": group}, "concepts", where) for group in value)
+
+
+def _window(data: dict[str, Any], where: str) -> int:
+    value = data.get("window", 24)
+    if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 200:
+        raise InputError(f"{where}: field window must be a whole number of characters between 2 and 200")
+    return value
 
 
 def parse_rule(text: str, source: str) -> Rule:
@@ -163,12 +182,13 @@ def parse_rule(text: str, source: str) -> Rule:
         explanation=" ".join(data["explanation"].split()), articles=tuple(articles), applies_to=applies,
         patterns=_patterns(data, "patterns", where), unless=_patterns(data, "unless", where),
         acknowledge=_patterns(data, "acknowledge", where), selling=_patterns(data, "selling", where),
+        concepts=_concepts(data, where), window=_window(data, where),
         examples=_strings(data, "examples", where), counter_examples=_strings(data, "counter_examples", where),
         similarity=float(similarity), condition=condition, enabled=enabled, source=source,
         sha=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
-    if check == "conduct" and not (rule.patterns or rule.examples):
-        raise InputError(f"{where}: a conduct rule needs patterns or examples")
+    if check == "conduct" and not (rule.patterns or rule.examples or rule.concepts):
+        raise InputError(f"{where}: a conduct rule needs patterns, concepts or examples")
     return rule
 
 
