@@ -73,8 +73,14 @@ def _days(n: float, unit: str) -> float:
     return n * {"天": 1, "日": 1, "个月": 30, "月": 30, "年": 365}[unit]
 
 
-def claims(text: str, start: int, end: int) -> list[Claim]:
-    """Every fact claim in ``text[start:end]`` (one clause or sentence)."""
+def claims(text: str, start: int, end: int, label: str = "") -> list[Claim]:
+    """Every fact claim in ``text[start:end]`` (one clause, sentence or table cell); ``label``: a table
+    row's first cell (投保年龄, 轻症), read as if it stood before the cell."""
+    if label:
+        found = claims(label + "：" + text[start:end], 0, len(label) + 1 + end - start)
+        shift = start - len(label) - 1
+        return [Claim(cl.fact, cl.op, cl.value, max(start, cl.start + shift), max(start + 1, cl.end + shift), cl.stated, cl.value2)
+                for cl in found if cl.end > len(label) + 1]
     out: list[Claim] = []
     piece = text[start:end]
     for fact, topic in _PERIODS.items():
@@ -96,7 +102,13 @@ def claims(text: str, start: int, end: int) -> list[Claim]:
         out.append(Claim("waiting_period", "eq", 0, start + m.start(), start + m.end(), m.group(0)))
     for m in _ZERO_DEDUCTIBLE.finditer(piece):
         out.append(Claim("deductible", "eq", 0, start + m.start(), start + m.end(), m.group(0)))
-    for m in re.finditer(rf"免赔(?:额)?{_SEP}(?P<q>{_LE}|{_GE})?\s*(?P<n>{NUM})\s*{_MONEY_UNIT}", piece):
+    for m in re.finditer(rf"免赔(?:额)?{_SEP}(?P<q>{_LE}|{_GE})?\s*(?P<n>{NUM})\s*{_MONEY_UNIT}"
+                         rf"|免赔(?:额)?[为是：:\s]{{0,2}}(?P<q2>{_LE}|{_GE})?\s*(?P<n2>\d{{3,6}})(?![\d.%％天日年月个次])", piece):
+        if m.group("n2"):
+            n2 = _num(m.group("n2"))
+            if n2 is not None:
+                out.append(Claim("deductible", _op(m.group("q2") or "", ""), n2, start + m.start(), start + m.end(), m.group(0)))
+            continue
         n = _num(m.group("n"))
         if n is not None and not any(c.fact == "deductible" and c.start == start + m.start() for c in out):
             scale = 10_000 if m.group("unit") in ("万元", "万", "w", "W") else 1

@@ -41,6 +41,7 @@ MAX_CHARS = 20_000
 _CUSTOMER = re.compile(r"\s*(?:客户|顾客|客人|用户|消费者|买家|投保人)\s*[A-Za-z]?\s*[：:]")
 _SELLS = re.compile(r"(?:换成|换|改成|改买|买|配|上|投|推荐|选)(?:个|份|一份|一个|您|你)?(?:老)?$")
 _CELL = re.compile(r"[｜|]")
+_NOTICE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日[^，。！？]{0,6}(?:起)?[^，。！？]{0,4}(?:停止销售|停售|下架)")
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
 
 
@@ -334,7 +335,8 @@ class Checker:
             cells = _cells(text, unit)
             for n, cell in enumerate(cells):
                 in_cell = [m for m in own if cell.start <= m.at < cell.end]
-                for claim in c.claims(text, cell.start, cell.end):
+                label = _row_label(cells) if n > 0 else ""
+                for claim in c.claims(text, cell.start, cell.end, label):
                     header = ([] if len(cells) < 2 or in_cell else
                               self._columns(text, units, mentions, i if len({m.product_id for m in own}) > 1 else i - 1))
                     if in_cell and len(cells) > 1:  # a table row whose cell names its product
@@ -390,9 +392,12 @@ class Checker:
     def _status(self, text: str, units: list[Span], rule: Rule, mentions: list[_Mention],
                 status: dict[str, dict[str, Any]]) -> list[Finding]:
         out: list[Finding] = []
+        # a stop-sale notice (a list of products that stop on a date) that sells nothing names them to say so
+        notice = any(p.search(u.text) for u in units for p in rule.acknowledge) and any(
+            _NOTICE.search(u.text) for u in units) and not any(p.search(text) for p in rule.selling)
         for m in mentions:
             row = status.get(m.product_id)
-            if row is None or not _off_sale(row):
+            if row is None or not _off_sale(row) or notice:
                 continue
             unit = units[m.sentence]
             said = any(p.search(unit.text) for p in rule.acknowledge)
@@ -507,6 +512,16 @@ def _cells(text: str, unit: Span) -> list[Span]:
     if out and not out[-1].text.strip():
         out = out[:-1]
     return out
+
+
+def _row_label(cells: list[Span]) -> str:
+    """A table row's topic, read before each of its cells: 中症 of ``中症：安享 60% ｜ 康宁 60%``, 投保年龄
+    of ``| 投保年龄 | 28天-60岁 | 30天-70岁 |``."""
+    first = cells[0].text.strip()
+    head = re.split(r"[：:]", first, maxsplit=1)
+    if len(head) == 2 and 0 < len(head[0].strip()) <= 10:
+        return head[0].strip()
+    return first if len(cells) > 2 and len(first) <= 12 else ""
 
 
 def _off_sale(row: dict[str, Any], today: date | None = None) -> bool:
