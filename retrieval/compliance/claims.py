@@ -189,6 +189,16 @@ _YEARS = r"(?:周岁|岁)"
 
 
 def _age_claims(piece: str, start: int) -> list[Claim]:
+    """Entry ages, clause by clause (保到80周岁 in the next clause is the term, not an entry age)."""
+    out: list[Claim] = []
+    pos = 0
+    for part in re.split(r"(?<=[，,；;])", piece):
+        out += _clause_ages(part, start + pos)
+        pos += len(part)
+    return out
+
+
+def _clause_ages(piece: str, start: int) -> list[Claim]:
     if not _AGE_CONTEXT.search(piece) or _AGE_OTHER.search(piece):
         return []
     found = q.age_range(piece)

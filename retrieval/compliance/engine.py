@@ -401,6 +401,10 @@ class Checker:
                 continue
             unit = units[m.sentence]
             said = any(p.search(unit.text) for p in rule.acknowledge)
+            on_sale_too = any(o.sentence == m.sentence and o.product_id != m.product_id
+                              and not _off_sale(status.get(o.product_id) or {}) for o in mentions)
+            if said and on_sale_too:  # 康宁2019停售了，换新康宁2023: what it sells is the successor
+                continue
             # 换成老康宁2019 / 推荐您买…: a sales verb right before the product's name sells it
             sells = any(p.search(unit.text) for p in rule.selling) or bool(_SELLS.search(text, max(unit.start, m.at - 4), m.at))
             if said and not sells:
@@ -521,7 +525,7 @@ def _row_label(cells: list[Span]) -> str:
     head = re.split(r"[：:]", first, maxsplit=1)
     if len(head) == 2 and 0 < len(head[0].strip()) <= 10:
         return head[0].strip()
-    return first if len(cells) > 2 and len(first) <= 12 else ""
+    return first if len(first) <= 10 and not re.search(r"\d", first) else ""
 
 
 def _off_sale(row: dict[str, Any], today: date | None = None) -> bool:
