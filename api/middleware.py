@@ -69,6 +69,9 @@ async def audit_every_request(request: Request, call_next: CallNext) -> Response
     }
     if detail.get("products"):  # what a stop-sale alert looks for (api/alerts/)
         record["products"] = detail["products"]
+    for key in ("findings", "rules_version", "rule"):  # a compliance check: what it found, by which rules
+        if key in detail:
+            record[key] = detail[key]
     broker = broker_of(request.headers)
     if broker:
         record["broker"] = broker

@@ -167,6 +167,8 @@ def _percent_claims(piece: str, start: int) -> list[Claim]:
                 op = _op(m.group("q") or "", m.groupdict().get("after") or piece[m.end():m.end() + 2])
                 out.append(Claim(fact, op, n, start + m.start(), start + m.end(), m.group(0)))
     for m in re.finditer(r"全额(?:报销|赔付|理赔)|(?:报销|赔付)全额", piece):
+        if re.search(r"(?:不是|并非|不能|不会|没有|不)$", piece[max(0, m.start() - 3):m.start()]):
+            continue  # 不是全额报销: denied, not claimed
         if not any(a < m.end() and m.start() < b for a, b in taken):
             out.append(Claim("payout_ratio", "eq", 100, start + m.start(), start + m.end(), m.group(0)))
     return out
@@ -202,6 +204,11 @@ def _clause_ages(piece: str, start: int) -> list[Claim]:
     if not _AGE_CONTEXT.search(piece) or _AGE_OTHER.search(piece):
         return []
     found = q.age_range(piece)
+    bare = re.search(rf"(?<![\d.])(?P<a>{NUM})\s*(?:到|至|-|~|～)\s*(?P<b>{NUM})\s*{_YEARS}", piece)
+    if found is None and bare is not None:  # 0到18周岁: both ends in years
+        a, b = _num(bare.group("a")), _num(bare.group("b"))
+        if a is not None and b is not None and a < b <= 120:
+            return [Claim("age", "eq", a * 365, start + bare.start(), start + bare.end(), bare.group(0), b)]
     if found is not None:
         m = found.match
         return [Claim("age", "eq", found.min_days, start + m.start(), start + m.end(), m.group(0), float(found.max_years))]

@@ -53,10 +53,29 @@ def test_each_conduct_rule_finds_its_breach(client: Any, text: str, rule: str) -
     assert rule in _rules(_check(client, text))
 
 
-def test_a_paraphrase_without_the_rule_words_is_found_by_meaning(client: Any) -> None:
-    data = _check(client, "那点小毛病没什么大碍，问卷上那一栏空着别填，核保看不出来的。")
-    found = [f for f in data["findings"] if f["rule"] == "nondisclosure"]
-    assert found and found[0]["matched_by"] == "similarity"
+EXAMPLES_ONLY = """id: fee_rebate
+version: 1
+title: 返还佣金
+check: conduct
+severity: high
+article: 中华人民共和国保险法 第一百三十一条
+explanation: 承诺给予投保人保险合同约定以外的利益（返佣、返现）。
+similarity: 0.6
+examples:
+  - 我的佣金分一半给您，保费相当于打五折
+  - 签了单我私下返您两千块
+  - 首年保费我个人补贴您百分之三十
+counter_examples:
+  - 保费以保险公司官网公布的费率为准，不能打折
+"""
+
+
+def test_a_rule_of_examples_only_finds_a_paraphrase_by_meaning(client: Any, rules_dir: Path) -> None:
+    (rules_dir / "fee_rebate.yaml").write_text(EXAMPLES_ONLY, encoding="utf-8")
+    data = _check(client, "我把自己的佣金分您一半，这份保费就等于打了个对折。")
+    found = [f for f in data["findings"] if f["rule"] == "fee_rebate"]
+    assert found and found[0]["matched_by"] == "similarity" and found[0]["score"] >= 0.6
+    assert "fee_rebate" not in _rules(_check(client, "保费按公司费率收取，我们不能打折，也不会返现。"))
 
 
 @pytest.mark.parametrize("text", [
@@ -64,7 +83,7 @@ def test_a_paraphrase_without_the_rule_words_is_found_by_meaning(client: Any) ->
     "投保前请您如实告知健康情况，否则可能影响理赔。",
     "保险不是存款，提前退保可能拿不回全部保费。",
     "投保单需要您本人签字，我不能替您签。",
-    "康宁2023的等待期是90天，犹豫期15天，具体以合同条款为准。",
+    "康宁2023的等待期是90天，犹豫期20天，具体以合同条款为准。",
     "瑞禾康宁2019版已经停售，现在在售的是2023版，我把新版条款发您。",
 ])
 def test_clean_texts_that_look_risky_get_no_finding(client: Any, text: str) -> None:
@@ -202,3 +221,25 @@ def test_roles_bad_input_and_the_cli(demo_stack: Any, tmp_path: Path) -> None:
     assert clean.returncode == 0 and json.loads(clean.stdout)["findings"] == []
     missing = run_cli(["check", str(tmp_path / "nope.txt")], tmp_path / "data")
     assert missing.returncode == 1 and "nope.txt" in missing.stderr
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def test_the_labelled_sales_texts_keep_their_precision_and_recall(demo_stack: Any) -> None:
+    """A regression floor on the labelled sets whose misses were opened (dev and held-out parts 1–5),
+    over the texts about the demo catalog or no product (the demo stack has no 利安 products). The
+    honest figure is each held-out part's first blind run, recorded in tests/golden/compliance.md."""
+    from retrieval.compliance.evaluation import load_set, score
+
+    items = [i for name in ("compliance.jsonl", "compliance_heldout2.jsonl", "compliance_heldout3.jsonl",
+                            "compliance_heldout4.jsonl", "compliance_heldout5.jsonl")
+             for i in load_set(GOLDEN / name) if i.get("catalog") != "lian"]
+    for item in items:
+        item["split"] = "all"
+    [result] = score(demo_stack.checker, items, set())
+    assert len(items) > 400 and result.overall.tp > 300
+    assert result.overall.precision >= 0.93 and result.overall.recall >= 0.9, result.to_dict()
+    assert result.clean_flagged <= 0.05 * result.clean_texts, result.to_dict()
+    for rule, counts in result.by_rule.items():
+        assert counts.recall >= 0.75 and counts.precision >= 0.75, (rule, counts.to_dict())
