@@ -138,3 +138,32 @@ def test_a_rule_not_yet_effective_is_flagged_and_one_in_force_is_not(stack: Stac
     # the status is the day's: once 2099-03-01 has passed, the rule is in force
     later = stack.graph.regulation_status(["示例养老保险销售管理办法"], today=date(2099, 3, 1))
     assert later["示例养老保险销售管理办法"].status == "in_force"
+
+
+def test_a_compliance_check_never_rests_on_a_repealed_article(stack: Stack, tmp_path: Path) -> None:
+    """Rules citing a repealed rule's article: that article is left out, a finding resting on it
+    alone is dropped and the rule is listed as inactive; an article not yet in force is flagged."""
+    for name, text in (("licence-2021.md", REPEALER), ("licence-2007.md", REPEALED), ("future.md", FUTURE)):
+        _write(tmp_path / "laws", name, text.replace("示例", "样例"))  # rules of their own in this module's graph
+    assert not stack.ingestor.ingest([tmp_path / "laws"], "regulation").failed
+    rules = stack.data_dir / "compliance" / "rules"
+    head = "version: 1\ncheck: conduct\nseverity: high\nexplanation: 示例。\n"
+    _write(rules, "old_licence.yaml", f"id: old_licence\ntitle: 旧许可证\narticle: 样例保险许可证管理办法 第二条\n"
+                                      f"also_articles: [样例机构许可证管理办法 第二条]\npatterns: [许可证借用]\n{head}")
+    _write(rules, "only_repealed.yaml", f"id: only_repealed\ntitle: 仅旧规\narticle: 样例保险许可证管理办法 第三条\n"
+                                        f"patterns: [许可证出租]\n{head}")
+    _write(rules, "future_rule.yaml", f"id: future_rule\ntitle: 新规\narticle: 样例养老保险销售管理办法 第二条\n"
+                                      f"patterns: [不出示问卷]\n{head}")
+    try:
+        result = stack.checker.check("许可证借用一下没关系，许可证出租也行，不出示问卷也可以。").to_dict()
+        by_rule = {f["rule"]: f for f in result["findings"]}
+        assert "only_repealed" not in by_rule
+        cited = [(c["title"], c["locator"], c["regulation_status"]) for c in by_rule["old_licence"]["citations"]]
+        assert cited == [("样例机构许可证管理办法", "第二条", "in_force")]
+        assert [(f["kind"], f["title"]) for f in result["flags"]] == [("regulation_not_in_force", "样例养老保险销售管理办法")]
+        listed = {r.id: stack.checker.describe(r) for r in stack.checker.book().rules.values()}
+        assert listed["only_repealed"]["active"] is False and listed["old_licence"]["active"] is True
+        assert listed["only_repealed"]["article_status"][0]["status"] == "repealed"
+    finally:
+        for name in ("old_licence.yaml", "only_repealed.yaml", "future_rule.yaml"):
+            (rules / name).unlink()
