@@ -110,9 +110,11 @@ class Ingestor:
                 self.writer.record_failure(doc_id_for(path), str(path), report.failed[-1])
             if on_progress:
                 on_progress(path, chunks)
-        for error in manifests.errors():  # the manifest's files were ingested, without the entry named
-            report.failed.append(error)
-            logger.warning("failed %s", error)
+        # a manifest is no document (contract.md: skipped with a notice): its bad entries are notices
+        # too, and the files it describes were ingested without them
+        for error in manifests.errors():
+            report.skipped.append(error)
+            logger.warning("%s", error)
         if report.ingested:
             self.namer.invalidate()
         return report

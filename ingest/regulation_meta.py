@@ -10,6 +10,7 @@ the signature date under it) and the 施行 article (本办法自2021年7月1日
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +20,8 @@ from typing import Any
 from domain.refs import ARTICLE_NO
 from domain.regulations import LEGAL_STATUSES, RegulationMeta, RepealedRule
 from domain.types import Block, Section
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 
@@ -41,6 +44,7 @@ _SELF_EFFECTIVE = re.compile(r"本(?:法|条例|办法|规定|解释|规范|细�
 # a sentence that repeals: …同时废止 / 予以废止 / 废止 / 不再执行 / 停止执行
 _REPEAL_VERB = re.compile(r"(?:同时|予以|一并)?(?:废止|不再执行|停止执行)")
 _NAMED_RULE = re.compile(r"《([^《》]{2,80})》\s*(?:[（(]([^（）()]{2,40})[)）])?")
+
 
 
 def _iso(m: re.Match[str]) -> str | None:
@@ -221,8 +225,8 @@ def load_manifest(path: Path) -> Manifest:
             f"{path}: bad JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; its metadata was not applied"
         )
         return manifest
-    if not isinstance(data, list):
-        manifest.errors.append(f"{path}: expected a list of entries ({{\"file\": …, \"title\": …}}), got {type(data).__name__}")
+    if not isinstance(data, list):  # another tool's manifest, not a list of regulations: nothing to apply
+        logger.info("%s is not a list of regulation entries; not read as metadata", path)
         return manifest
     for n, entry in enumerate(data, start=1):
         where = f"{path}: entry {n}" + (f" ({entry.get('file')})" if isinstance(entry, dict) and entry.get("file") else "")
