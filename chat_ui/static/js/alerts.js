@@ -7,10 +7,15 @@ const KIND = { stop_sale: "停售提醒", correction: "更正" };
 const POLL_MS = 60000;
 
 // The header badge: the unread count, refreshed on every page change and once a minute.
+// Refreshes can overlap (a page change and a just-read alert): only the latest one started may
+// set the count, or an older answer arriving last would show a count from before the read.
+let badgeRequest = 0;
 export async function refreshBadge() {
   const badge = document.getElementById("alerts-badge");
   const count = badge.querySelector(".count");
+  const mine = ++badgeRequest;
   const page = await peek("/v1/alerts?unread=true&limit=1");
+  if (mine !== badgeRequest) return; // a newer refresh is under way: its answer is the one to show
   if (!page) return; // no key yet, or the server is away: the badge stays as it was
   count.textContent = page.unread ? String(page.unread) : "";
   badge.classList.toggle("has-unread", page.unread > 0);
