@@ -11,15 +11,18 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.security import ROLES
 from brokerkg import __version__
 from brokerkg.settings import Settings, load_settings
 from domain.errors import BrokerKGError, DataDirBusyError, InputError
+
+if TYPE_CHECKING:
+    from brokerkg.stack import Stack
 
 logger = logging.getLogger("brokerkg")
 
@@ -49,6 +52,23 @@ def _forward(settings: Settings, path: str, body: dict[str, Any]) -> dict[str, A
     if response.status_code >= 400:
         raise BrokerKGError(data.get("error", {}).get("message", response.text))
     return data  # type: ignore[no-any-return]
+
+
+def _here_or_server(settings: Settings, path: str, body: dict[str, Any], run: Callable[[Stack], dict[str, Any]]) -> dict[str, Any]:
+    """``run`` on the data dir's stores, or, when a server owns the data dir, the same request to it."""
+    from brokerkg.stack import Stack
+
+    try:
+        stack = Stack(settings).open()
+    except DataDirBusyError:
+        data = _forward(settings, path, body)
+        if data is None:
+            raise
+        return data
+    try:
+        return run(stack)
+    finally:
+        stack.close()
 
 
 def _print_ingest_report(report: dict[str, Any]) -> None:
@@ -213,20 +233,10 @@ def cmd_status_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
-    from brokerkg.stack import Stack
 
     body = {"question": args.question, "top_k": args.top_k}
-    try:
-        stack = Stack(settings).open()
-    except DataDirBusyError:
-        data = _forward(settings, "/v1/ask", body)
-        if data is None:
-            raise
-    else:
-        try:
-            data = stack.retriever.ask(args.question, top_k=args.top_k).to_dict()
-        finally:
-            stack.close()
+    data = _here_or_server(settings, "/v1/ask", body,
+                           lambda stack: stack.retriever.ask(args.question, top_k=args.top_k).to_dict())
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
@@ -257,23 +267,12 @@ def _read_text(source: str) -> str:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     """Compliance check of a sales text; exit 0 when it is clean, 3 when it has findings."""
-    from brokerkg.stack import Stack
 
     text = _read_text(args.file)
     if not text.strip():
         raise InputError(f"{args.file}: the text is empty")
     body = {"text": text, "kind": args.kind}
-    try:
-        stack = Stack(settings).open()
-    except DataDirBusyError:
-        data = _forward(settings, "/v1/compliance/check", body)
-        if data is None:
-            raise
-    else:
-        try:
-            data = stack.checker.check(text, args.kind).to_dict()
-        finally:
-            stack.close()
+    data = _here_or_server(settings, "/v1/compliance/check", body, lambda stack: stack.checker.check(text, args.kind).to_dict())
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:

@@ -24,7 +24,6 @@ import numpy as np
 
 from domain.errors import InputError
 from domain.mask import mask_pii
-from domain.refs import article_key, law_key
 from domain.regulations import REPEALED, RegulationStatus
 from graph.store import GraphStore
 from index.embedders.base import Embedder
@@ -86,9 +85,6 @@ class CheckResult:
             "flags": self.flags, "rules_version": self.rules_version, "took_ms": round(self.took_ms, 1),
         }
 
-    @property
-    def product_ids(self) -> list[str]:
-        return list(dict.fromkeys(f.product_id for f in self.findings if f.product_id))
 
 
 class _Vectors:
@@ -426,7 +422,7 @@ class Checker:
         A check never rests on a repealed article: such an article is left out, and a finding with no
         article left in force is dropped. An article not yet in force is cited with a flag."""
         refs = list(dict.fromkeys(a for f in findings for a in f.rule.articles))
-        keys = {a: article_key(law_key(a.law), a.article) for a in refs}
+        keys = {a: a.key for a in refs}
         rows = {r["key"]: r for r in self._articles(list(set(keys.values())))}
         laws = self.graph.regulation_status(list(dict.fromkeys(a.law for a in refs))) if refs else {}
         flags: dict[str, dict[str, Any]] = {}
@@ -456,7 +452,7 @@ class Checker:
 
     def article_status(self, rule: Rule) -> list[dict[str, Any]]:
         """Per article of a rule: whether it is in the graph and whether its regulation is current law."""
-        keys = {a: article_key(law_key(a.law), a.article) for a in rule.articles}
+        keys = {a: a.key for a in rule.articles}
         found = {r["key"]: r for r in self._articles(list(keys.values()))}
         laws = self.graph.regulation_status(list(dict.fromkeys(a.law for a in rule.articles)))
         out = []

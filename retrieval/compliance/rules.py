@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from domain.errors import InputError
-from domain.refs import normalize_article
+from domain.refs import article_key, law_key, normalize_article
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ class ArticleRef:
 
     def __str__(self) -> str:
         return f"{self.law} {self.article}"
+
+    @property
+    def key(self) -> str:
+        """The article's graph key (保险销售行为管理办法#第十七条)."""
+        return article_key(law_key(self.law), self.article)
 
 
 @dataclass(frozen=True)
