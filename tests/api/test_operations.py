@@ -115,3 +115,28 @@ def test_text_logs_carry_the_request_id(client: Any) -> None:
     first, second = stream.getvalue().splitlines()
     assert first.endswith("[req req-42]") and "WARNING api.app: inside a request" in first
     assert "[req" not in second
+
+
+def test_a_refused_body_and_an_unwritable_audit_log_are_answered_audited_and_traced(client: Any, monkeypatch: Any) -> None:
+    """The one middleware layer: a body over 1 MB is refused before any parser, with the request id,
+    and audited; when the audit log cannot be written nothing goes out but a 503, streams included,
+    and the server answers again once it can."""
+    from domain.errors import BrokerKGError
+
+    big = client.post("/v1/ask", json={"question": "x" * 1_100_000}, headers={"X-Request-ID": "big-body-1"})
+    assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+    assert big.headers["X-Request-ID"] == "big-body-1"
+    assert [r["status"] for r in client.app.state.audit.records() if r.get("request_id") == "big-body-1"] == [413]
+
+    audit = client.app.state.audit
+
+    def unwritable(record: dict[str, Any]) -> None:
+        raise BrokerKGError("audit log: disk full")
+
+    monkeypatch.setattr(audit, "append", unwritable)
+    for path, body in (("/v1/ask", {"question": "保险法第十六条"}), ("/v1/ask", {"question": "保险法第十六条", "stream": True})):
+        refused = client.post(path, json=body, headers={"X-Request-ID": "no-audit-1"})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "audit_unavailable"
+        assert refused.headers["X-Request-ID"] == "no-audit-1" and "第十六条" not in refused.text
+    monkeypatch.undo()
+    assert client.post("/v1/ask", json={"question": "保险法第十六条"}).status_code == 200
