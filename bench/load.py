@@ -94,6 +94,26 @@ def request_for(endpoint: str, n: int, q: str) -> tuple[str, dict[str, str]]:
     return "/v1/search", {"query": q}
 
 
+def sequential(one: Client, endpoint: str, app_pid: int, gpid: int | None) -> tuple[float | None, str]:
+    """Every question once, one at a time: p50 latency (None on a failure) and a line with CPU per answer."""
+    before = cpu_s(app_pid), cpu_s(gpid)
+    seq: list[float] = []
+    t_seq = time.monotonic()
+    for n, q in enumerate(QUESTIONS):
+        t0 = time.monotonic()
+        status = one.post(*request_for(endpoint, n, q))
+        seq.append((time.monotonic() - t0) * 1000)
+        if status != 200:
+            return None, f"sequential pass: status {status} for {q!r}"
+    wall = time.monotonic() - t_seq
+    app_cpu, graph_cpu = cpu_s(app_pid) - before[0], cpu_s(gpid) - before[1]
+    seq.sort()
+    p50 = statistics.median(seq)
+    return p50, (f"{len(seq)} requests, p50 {p50:.1f} ms, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
+                 f"CPU per answer {1000 * (app_cpu + graph_cpu) / len(seq):.1f} ms (app {1000 * app_cpu / len(seq):.1f}, "
+                 f"graph server {1000 * graph_cpu / len(seq):.1f}) vs wall {1000 * wall / len(seq):.1f} ms")
+
+
 def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
@@ -139,24 +159,12 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     one = Client(port)
     for n, q in enumerate(QUESTIONS[:20]):  # warm-up: lazy parts, first connections
         one.post(*request_for(a.endpoint, n, q))
-    before = cpu_s(server.pid), cpu_s(gpid)
-    seq: list[float] = []
-    t_seq = time.monotonic()
-    for n, q in enumerate(QUESTIONS):
-        t0 = time.monotonic()
-        status = one.post(*request_for(a.endpoint, n, q))
-        seq.append((time.monotonic() - t0) * 1000)
-        if status != 200:
-            print(f"sequential pass: status {status} for {q!r}")
-            return 1
-    wall_seq = time.monotonic() - t_seq
-    app_cpu, graph_cpu = cpu_s(server.pid) - before[0], cpu_s(gpid) - before[1]
-    seq.sort()
-    p50 = statistics.median(seq)
+    p50, line = sequential(one, a.endpoint, server.pid, gpid)
+    if p50 is None:
+        print(line)
+        return 1
     floor = cores * 1000 / p50
-    print(f"sequential: {len(seq)} requests, p50 {p50:.1f} ms, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
-          f"CPU per answer {1000 * (app_cpu + graph_cpu) / len(seq):.1f} ms (app {1000 * app_cpu / len(seq):.1f}, "
-          f"graph server {1000 * graph_cpu / len(seq):.1f}) vs wall {1000 * wall_seq / len(seq):.1f} ms")
+    print(f"sequential before the load: {line}")
     print(f"floor: {cores} cores / p50 = {floor:.1f} answers/s")
 
     # 2. load
@@ -199,6 +207,9 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     own_cpu = time.process_time() - own_before
     graph_cpu = cpu_s(gpid) - before[1] if killed_at is None else float("nan")
 
+    p50_after, line_after = sequential(Client(port), a.endpoint, server.pid, graph_pid(a.data_dir))
+    print(f"sequential after the load: {line_after}")
+
     ok = [r for r in results if r[2] == 200]
     end = lambda r: r[0] + r[1] / 1000  # noqa: E731 (when the response came back)
     inside: list[tuple[float, float, int]] = []
@@ -213,6 +224,10 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     throughput = len(ok) / elapsed
     print(f"load: {a.clients} clients, {elapsed:.0f} s, {len(results)} requests, {throughput:.1f} answers/s "
           f"= {100 * throughput / floor:.0f} % of the floor")
+    if p50_after:  # the machine's speed drifts (shared host): the floor measured after the load too
+        floor_after = cores * 1000 / p50_after
+        print(f"floor after the load {floor_after:.1f} answers/s; throughput = {100 * throughput / floor_after:.0f} % of it, "
+              f"{100 * throughput / ((floor + floor_after) / 2):.0f} % of the two floors' mean")
     print(f"latency of 200s: p50 {pct(lat, 0.5):.0f} ms, p95 {pct(lat, 0.95):.0f} ms, p99 {pct(lat, 0.99):.0f} ms, "
           f"mean {statistics.mean(lat) if lat else 0:.0f} ms")
     if ok:

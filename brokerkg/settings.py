@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         "reloaded when a file changes; edits through PUT /v1/compliance/rules/{id} are written here). "
         "Default <data_dir>/compliance/rules.")
 
+    request_threads: int = Field(
+        8, ge=1, description="Requests computed at once by `brokerkg serve` (the rest wait their turn): on few cores "
+        "more threads only contend for the interpreter lock (bench/load.py)."
+    )
     rate_limit_per_minute: float = Field(120.0, description="Requests per minute per API key (0: no limit).")
     rate_limit_burst: int = Field(30, description="Requests a key may make at once before the per-minute rate applies.")
 

@@ -47,8 +47,9 @@ class ConversationStore:
     def get(self, conversation_id: str | None) -> Conversation:
         now = time.monotonic()
         with self._lock:
-            for cid in [c for c, conv in self._items.items() if now - conv.touched > self.ttl_s]:
-                del self._items[cid]
+            # oldest touched first (a touched conversation moves to the end): expired ones are a prefix
+            while self._items and now - next(iter(self._items.values())).touched > self.ttl_s:
+                self._items.popitem(last=False)
             if conversation_id and conversation_id in self._items:
                 conv = self._items.pop(conversation_id)
             else:

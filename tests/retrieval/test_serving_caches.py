@@ -105,3 +105,21 @@ def test_document_frequencies_follow_an_ingest_at_once(tmp_path: Path) -> None:
         assert df("赔付比例") == 0 and df("犹豫期") == 1
     finally:
         stack.close()
+
+
+def test_conversations_expire_and_a_touched_one_lives_on() -> None:
+    """Expiry looks at the oldest conversations only (they are kept in the order last touched)."""
+    import time
+
+    from retrieval.conversation import ConversationStore
+
+    store = ConversationStore(max_conversations=3, ttl_s=0.2)
+    a, b = store.get("a"), store.get("b")
+    time.sleep(0.15)
+    store.get("a")  # touched: a moves behind b
+    time.sleep(0.1)
+    c = store.get("c")  # b (0.25 s untouched) has expired, a (0.1 s) has not
+    assert store.get("a") is a and store.get("c") is c and store.get("b") is not b
+    for cid in ("d", "e", "f"):
+        store.get(cid)
+    assert store.get("a") is not a  # over max_conversations: the least recently touched go first
