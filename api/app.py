@@ -56,9 +56,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stack, owns = app.state.stack, app.state.owns_stack
     if owns:
         stack.open()
-        # sync routes run in anyio's thread pool (40 threads by default): under load, 32 requests at
-        # once contend for the GIL and all finish late; a few at a time, the rest queue in the loop
-        anyio.to_thread.current_default_thread_limiter().total_tokens = stack.settings.request_threads
+    # sync routes run in anyio's thread pool (40 threads by default): under load, 32 requests at
+    # once contend for the GIL and all finish late; a few at a time, the rest queue in the loop
+    anyio.to_thread.current_default_thread_limiter().total_tokens = stack.settings.request_threads
     poller = _status_poller(app) if owns else None
     try:
         yield

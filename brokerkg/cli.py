@@ -113,6 +113,8 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         bar, on_progress = _progress()
         with bar:
             result = stack.ingestor.ingest([Path(p) for p in paths], args.type, args.audience, on_progress=on_progress)
+        if result.ingested:
+            stack.index.optimize()  # search structures for what was written (a served ingest leaves it to the next CLI run)
     finally:
         stack.close()
     _print_ingest_report(result.to_dict())
@@ -135,6 +137,8 @@ def cmd_catalog_import(settings: Settings, args: argparse.Namespace) -> int:
             bar, on_progress = _progress()
             with bar, _alerting(stack):
                 data = import_catalog(stack.ingestor, Path(path), on_progress).to_dict()
+            if data["documents"]["ingested"]:
+                stack.index.optimize()
         finally:
             stack.close()
     for error in data["rejected"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _IGNORED = re.compile(r"[()（）\[\]【】〔〕<>《》「」\"'“”‘’·・\s]")
 _INSURER_SUFFIX = re.compile(r"(人寿|健康|财产|养老)?保险.*$")
@@ -11,6 +12,7 @@ _INSURER_SUFFIX = re.compile(r"(人寿|健康|财产|养老)?保险.*$")
 _FILING = re.compile(r"[\[［【〔(（]\s*((?:19|20)\d{2})\s*[\]］】〕)）](?:.*?(\d+)\s*号)?")
 
 
+@lru_cache(maxsize=100_000)  # the linker keys every product name for every question: 16 ms at 1,241 products
 def name_key(name: str) -> str:
     """A name compared the way a person would: full-width folded, no spaces, brackets or quotes, lower case."""
     return _IGNORED.sub("", unicodedata.normalize("NFKC", name)).lower()

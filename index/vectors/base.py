@@ -113,5 +113,10 @@ class VectorIndex(Protocol):
         """Every point with its vectors, in batches: for migrating an index to another engine."""
         ...
 
+    def optimize(self) -> None:
+        """Build the search structures (HNSW, payload indexes) for what was written; a no-op where the
+        engine does it in the background (a Qdrant server)."""
+        ...
+
     def close(self) -> None:
         ...

@@ -235,6 +235,9 @@ class QdrantServerIndex:
                 raise DependencyError(f"vector server unavailable ({type(exc).__name__}); retry shortly") from exc
             raise
 
+    def optimize(self) -> None:
+        """The server's optimizers run in the background."""
+
     def close(self) -> None:
         try:
             self._client.close()
