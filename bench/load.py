@@ -35,30 +35,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from procstat import cpu_s, rss_mb  # bench/ (the script's folder)
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["q"] for line in (ROOT / "tests/golden/questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of a process (all its threads); 0 if it is gone."""
-    if not pid:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def graph_pid(data_dir: Path) -> int | None:

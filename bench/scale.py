@@ -41,21 +41,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstat import rss_mb  # noqa: E402 (bench/, the script's folder)
+
 from brokerkg.settings import load_settings  # noqa: E402
 from brokerkg.stack import Stack  # noqa: E402
 from ingest.pipeline import import_catalog  # noqa: E402
 
 WORDS = ["臻享", "优选", "安心", "鑫悦", "尊享", "福佑", "康泰", "长乐", "金禧", "惠民", "如意", "恒盛"]
-
-
-def rss_mb(pid: int | str) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def disk_mb(path: Path) -> float:
