@@ -72,8 +72,8 @@ class Settings(BaseSettings):
         "Default <data_dir>/compliance/rules.")
 
     request_threads: int = Field(
-        8, ge=1, description="Requests computed at once by `brokerkg serve` (the rest wait their turn): on few cores "
-        "more threads only contend for the interpreter lock (bench/load.py)."
+        40, ge=1, description="Requests computed at once (the rest wait their turn; 40 is anyio's own default). "
+        "Streamed and generated answers hold one while they wait for the model: lower it only for extractive answers."
     )
     rate_limit_per_minute: float = Field(120.0, description="Requests per minute per API key (0: no limit).")
     rate_limit_burst: int = Field(30, description="Requests a key may make at once before the per-minute rate applies.")
