@@ -4,7 +4,8 @@ Products are found by their catalog names and aliases, leftmost-longest, after n
 versions (康宁19版 ≈ 康宁2019 ≈ 康宁（2019版）). For a product family (names equal but for the
 version year) the short names brokers use for any member (康宁, e生百万, 畅行意外) are combined
 with each member's year, and a bare short name means the newest member. A fuzzy pass
-(rapidfuzz) catches small misspellings of longer names when nothing matched exactly.
+(rapidfuzz) catches small misspellings of longer names when nothing matched exactly; both typo passes
+look only at the names that could match (`_TypoIndex`), not at every name.
 
 Laws are found by title and generated short names (保险法, 保险法解释三, 海上保险纠纷规定), after
 rewriting abbreviations with the lexicon (交强险 → 机动车交通事故责任强制保险, 个保法 → …).
@@ -17,6 +18,8 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from domain.names import filing_year, insurer_brand
 from domain.numerals import cn_to_int, int_to_cn
@@ -92,6 +95,7 @@ class Linker:
         self._lock = threading.Lock()
         self._products: dict[str, _Surface] | None = None
         self._product_lengths: list[int] = []
+        self._typos = _TypoIndex({})
         self._filing_years: dict[str, set[str]] = {}
         self._filings: dict[str, list[str]] = {}
         self._families: dict[str, Family] = {}
@@ -160,6 +164,7 @@ class Linker:
                     for row in rows
                 }
                 self._product_lengths = sorted({len(s) for s in self._products}, reverse=True)
+                self._typos = _TypoIndex(self._products)
             return self._products
 
     def _load_laws(self) -> dict[str, tuple[str, str]]:
@@ -194,7 +199,8 @@ class Linker:
         products = self._load_products()
         found = [(surface, surface.text) for surface in _scan(normalized, products, self._product_lengths)]
         if not found and fuzzy:
-            found = _homophones(normalized, products) or _fuzzy(normalized, products)
+            typos = self._typos
+            found = typos.homophones(normalized) or typos.misspelt(normalized)
         for surface, span in found:
             if surface.product_id not in out.product_ids:
                 out.products.append(ProductRef(surface.product_id, surface.name, surface.text))
@@ -256,46 +262,86 @@ def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
     return found
 
 
-def _homophones(text: str, table: dict[str, _Surface]) -> list[tuple[_Surface, str]]:
-    """A name written with a homophone (颐享年年珍享版 for 臻享版, 瑞和 for 瑞禾): the same syllables,
-    most characters the same; the longest such name wins, with the question's words for it."""
-    sounds = pinyin(text)
-    best: tuple[_Surface, str] | None = None
-    for surface, entry in table.items():
-        if len(surface) < 4 or (best is not None and len(surface) <= len(best[0].text)):
-            continue
-        target = _surface_pinyin(surface)
-        n = len(target)
-        for i in range(len(sounds) - n + 1):
-            if sounds[i : i + n] == target and sum(a == b for a, b in zip(text[i : i + n], surface, strict=False)) * 2 > n:
-                best = (entry, text[i : i + n])
-                break
-    return [best] if best else []
+class _TypoIndex:
+    """Where a question may name a product with a typo, found without scanning every name.
+
+    Homophones: names (≥ 4 characters) bucketed by their first two syllables, so a question
+    looks up only the names that start with a syllable pair it contains. Misspellings:
+    rapidfuzz scores all long names against the question in one C call, and only the names
+    above the cut-off are aligned. Both choose exactly what a scan of the whole table would.
+    """
+
+    def __init__(self, table: dict[str, _Surface]) -> None:
+        self._by_sounds: dict[tuple[str, ...], list[tuple[int, str, tuple[str, ...], _Surface]]] = {}
+        for order, (surface, entry) in enumerate(table.items()):
+            if len(surface) < 4:
+                continue
+            target = _surface_pinyin(surface)
+            if target:
+                self._by_sounds.setdefault(target[:2], []).append((order, surface, target, entry))
+        self._long = [(surface, entry) for surface, entry in table.items() if len(surface) >= 5]
+        # Each long name as character ids, end to end, for the count below.
+        self._vocab: dict[str, int] = {}
+        ids = [self._vocab.setdefault(ch, len(self._vocab)) for surface, _ in self._long for ch in surface]
+        self._char_ids = np.array(ids, dtype=np.int32)
+        self._lengths = np.array([len(surface) for surface, _ in self._long], dtype=np.int32)
+        self._starts = np.concatenate(([0], np.cumsum(self._lengths)[:-1])).astype(np.int64)
+
+    def homophones(self, text: str) -> list[tuple[_Surface, str]]:
+        """A name written with a homophone (颐享年年珍享版 for 臻享版, 瑞和 for 瑞禾): the same syllables,
+        most characters the same; the longest such name wins (the first in the table on a tie), with
+        the question's words for it."""
+        sounds = pinyin(text)
+        best: tuple[int, int, int, _Surface] | None = None  # (-length, table order, position, entry)
+        for i in range(len(sounds)):
+            for order, surface, target, entry in self._by_sounds.get(sounds[i : i + 2], ()):
+                n = len(target)
+                if sounds[i : i + n] != target:
+                    continue
+                if sum(a == b for a, b in zip(text[i : i + n], surface, strict=False)) * 2 <= n:
+                    continue
+                candidate = (-len(surface), order, i, entry)
+                if best is None or candidate[:3] < best[:3]:
+                    best = candidate
+        if best is None:
+            return []
+        n = len(_surface_pinyin(best[3].text))
+        return [(best[3], text[best[2] : best[2] + n])]
+
+    def misspelt(self, text: str) -> list[tuple[_Surface, str]]:
+        """A misspelt long name (安康安享终生重大疾病保险): best partial match above the cut-off, same
+        years, with the question's words for it."""
+        from rapidfuzz import fuzz, process
+
+        if not self._long:
+            return []
+        # A score of 88 needs most of the name's characters in the question: 0.88 of them against
+        # a full window, at least 0.78 against a window cut short by the question's end. Names
+        # longer than the question are scored the other way round and always kept.
+        present = np.zeros(len(self._vocab) + 1, dtype=np.int32)
+        present[[self._vocab[ch] for ch in set(text) if ch in self._vocab]] = 1
+        shared = np.add.reduceat(present[self._char_ids], self._starts)
+        keep = np.flatnonzero((shared >= np.floor(0.78 * self._lengths)) | (self._lengths > len(text)))
+        names = [self._long[i][0] for i in keep]
+        hits = process.extract(text, names, scorer=fuzz.partial_ratio, processor=None, score_cutoff=_FUZZY_CUTOFF,
+                               limit=None)
+        best: tuple[float, _Surface, str] | None = None
+        for _, _, index in sorted(hits, key=lambda hit: hit[2]):  # table order: the first wins a tie
+            surface, entry = self._long[keep[index]]
+            hit = fuzz.partial_ratio_alignment(surface, text, score_cutoff=_FUZZY_CUTOFF)
+            if hit is None:
+                continue
+            window = text[hit.dest_start : hit.dest_end]
+            if set(_YEAR.findall(window)) != set(_YEAR.findall(surface)):
+                continue  # 康宁2019 is not 康宁2023, however close the strings are
+            if best is None or hit.score > best[0]:
+                best = (hit.score, entry, window)
+        return [(best[1], best[2])] if best else []
 
 
 @functools.lru_cache(maxsize=20_000)
 def _surface_pinyin(surface: str) -> tuple[str, ...]:
     return pinyin(surface)
-
-
-def _fuzzy(text: str, table: dict[str, _Surface]) -> list[tuple[_Surface, str]]:
-    """A misspelt long name (安康安享终生重大疾病保险): best partial match above the cutoff, same years,
-    with the question's words for it."""
-    from rapidfuzz import fuzz
-
-    best: tuple[float, _Surface, str] | None = None
-    for surface, entry in table.items():
-        if len(surface) < 5:
-            continue
-        hit = fuzz.partial_ratio_alignment(surface, text, score_cutoff=_FUZZY_CUTOFF)
-        if hit is None:
-            continue
-        window = text[hit.dest_start : hit.dest_end]
-        if set(_YEAR.findall(window)) != set(_YEAR.findall(surface)):
-            continue  # 康宁2019 is not 康宁2023, however close the strings are
-        if best is None or hit.score > best[0]:
-            best = (hit.score, entry, window)
-    return [(best[1], best[2])] if best else []
 
 
 def _product_surfaces(rows: list[dict[str, Any]]) -> dict[str, _Surface]:
