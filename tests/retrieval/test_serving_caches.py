@@ -74,7 +74,7 @@ def test_concurrent_queries_on_the_model_pool_give_the_vectors_of_sequential_one
     for t in threads:
         t.join()
     assert not errors
-    assert 1 <= embedder._loaded <= 2  # at most one model per core on this 2-core machine
+    assert 1 <= embedder.models_loaded <= 2  # at most one model per core on this 2-core machine
     for t in texts:
         assert max(abs(a - b) for a, b in zip(alone[t], together[t], strict=True)) < 1e-4, t
 
