@@ -319,6 +319,32 @@ def cmd_eval_compliance(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_checker(settings: Settings, args: argparse.Namespace) -> int:
+    """Train the compliance checker's learned model on labelled sets of sales texts (the format of
+    ``brokerkg eval``) and write it beside the rules, where the running checker picks it up."""
+    from brokerkg.stack import Stack
+    from retrieval.compliance import PACKAGED, RuleStore
+    from retrieval.compliance.evaluation import load_set
+    from retrieval.compliance.model import MODEL_FILE, save, train
+
+    items = [item for name in args.sets for item in load_set(Path(name))]
+    folder = settings.compliance_rules_dir or settings.data_dir / "compliance" / "rules"
+    book = RuleStore([PACKAGED, folder]).book()
+    conduct = sorted(r.id for r in book.rules.values() if r.check == "conduct" and r.enabled)
+    out = Path(args.out) if args.out else folder / MODEL_FILE
+    embedder = Stack(settings).make_embedder()
+    model = train(items, conduct, embedder.embed_passages, embedder.name, c=args.c,
+                  sources=[Path(n).name for n in args.sets])
+    sha = save(model, out)
+    print(f"{out}: {len(model.rules)} rules from {len(items)} texts ({model.meta['units']} units); sha256 {sha[:12]}")
+    for rule, n in sorted(model.meta["positives"].items()):
+        print(f"  {rule:<22} {n} positive units")
+    left = sorted(set(conduct) - set(model.rules))
+    if left:
+        print(f"  not trained (fewer than five labelled quotes): {', '.join(left)}")
+    return 0
+
+
 def cmd_eval_facts(args: argparse.Namespace) -> int:
     """Fact extraction against hand-annotated fact tables (CSV): pure parsing of the wordings in --corpus."""
     from ingest.fact_eval import load_table, score
@@ -656,6 +682,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the same JSON as POST /v1/compliance/check")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("train-checker", help="train the compliance check's learned model on labelled sales texts")
+    p.add_argument("sets", nargs="+", metavar="SET.jsonl", help="labelled sets (the format brokerkg eval scores)")
+    p.add_argument("--out", default=None, help="default: model.npz in the data dir's compliance rules folder")
+    p.add_argument("--c", type=float, default=16.0, help="inverse regularisation strength (default 16)")
+    p.set_defaults(func=cmd_train_checker)
+
     p = sub.add_parser("keys", help="API keys: create, list, revoke (stored hashed in the data dir)")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
     k = keys_sub.add_parser("create", help="create a key and print it once")
@@ -748,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         settings = load_settings()
-        quiet = args.command in ("ingest", "catalog", "status", "ask", "check", "eval", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
+        quiet = args.command in ("ingest", "catalog", "status", "ask", "check", "eval", "train-checker", "keys", "audit", "doctor", "delete", "diff", "vectors", "export", "import-rdf", "facts")
         _setup_logging("WARNING" if quiet else settings.log_level, settings.log_format)
         return int(args.func(settings, args))
     except BrokerKGError as exc:

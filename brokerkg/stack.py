@@ -132,7 +132,7 @@ class Stack:
         try:
             graph = GraphStore(self._connect_graph(), self.status_listeners)
             graph.ensure_schema()
-            embedder = self._embedder()
+            embedder = self.make_embedder()
             index = self._vector_index(embedder)
             lexicon = Lexicon.load(self.settings.synonyms_file)
             analyzer = Analyzer()
@@ -207,7 +207,7 @@ class Stack:
             return None
         return FactProposer(model, prompt, name=f"{self.settings.llm_provider}:{self.settings.llm_model}")
 
-    def _embedder(self) -> Embedder:
+    def make_embedder(self) -> Embedder:
         from index.embedders.base import CachedQueries
 
         s = self.settings

@@ -51,7 +51,7 @@ class Finding:
     end: int
     quote: str
     explanation: str
-    matched_by: str  # pattern | similarity | facts | status
+    matched_by: str  # pattern | similarity | model | facts | status
     score: float | None = None
     product_id: str | None = None
     product_name: str | None = None
@@ -143,6 +143,7 @@ class Checker:
         self.vectors = _Vectors(embedder)
         self._bank_lock = threading.Lock()
         self._bank_of: tuple[str, _Bank] | None = None
+        self._warned = ""
 
     # --- the check ----------------------------------------------------------------------------
 
@@ -240,7 +241,10 @@ class Checker:
                     clause = clause_at(text, unit, *span)
                     found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
                                                    "pattern", sentence=i)))
-        found += self._similar(text, units, rules, book)
+        pieces = [(i, w) for i, unit in enumerate(units) for w in windows(text, unit)]
+        raw = np.asarray(self.vectors.get([w.text for _, w in pieces]), dtype=np.float32) if pieces else None
+        found += self._similar(units, rules, book, pieces, raw)
+        found = self._learned(units, rules, book, pieces, raw, found)
         out: list[Finding] = []
         for rule, i, finding in found:
             if rule.condition == "no_stop_sale_notice":
@@ -251,17 +255,17 @@ class Checker:
             out.append(finding)
         return out
 
-    def _similar(self, text: str, units: list[Span], rules: list[Rule], book: RuleBook) -> list[tuple[Rule, int, Finding]]:
+    def _similar(self, units: list[Span], rules: list[Rule], book: RuleBook, pieces: list[tuple[int, Span]],
+                 raw: np.ndarray | None) -> list[tuple[Rule, int, Finding]]:
         """Units close in meaning to a rule's examples. Similarity is taken after removing the
         background (the mean embedding of all examples and ordinary sentences), which otherwise
         makes every pair of short Chinese sentences look alike, and a unit must be closer to the
         rule's examples than to any counter-example or ordinary sentence."""
         bank = self._bank(book)
         with_examples = [r for r in rules if r.id in bank.examples]
-        pieces = [(i, w) for i, unit in enumerate(units) for w in windows(text, unit)]
-        if not with_examples or not pieces:
+        if not with_examples or raw is None:
             return []
-        vectors = (np.asarray(self.vectors.get([w.text for _, w in pieces]), dtype=np.float32) - bank.mean)
+        vectors = raw - bank.mean
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
         worst = (vectors @ bank.negatives.T).max(axis=1) if len(bank.negatives) else np.full(len(pieces), -1.0)
         out: list[tuple[Rule, int, Finding]] = []
@@ -274,6 +278,40 @@ class Checker:
                 out.append((r, i, Finding(r, window.start, window.end, window.text, r.explanation, "similarity",
                                           float(best[n]), sentence=i)))
         return out
+
+    def _learned(self, units: list[Span], rules: list[Rule], book: RuleBook, pieces: list[tuple[int, Span]],
+                 raw: np.ndarray | None, found: list[tuple[Rule, int, Finding]]) -> list[tuple[Rule, int, Finding]]:
+        """The learned model's second opinion (model.py) on the rules it knows: a finding where no
+        unit it covers is likely enough a breach is dropped; a unit it is sure of is a finding."""
+        model = book.model
+        if model is not None and model.meta.get("embedder") != self.vectors.embedder.name:
+            if self._warned != model.sha:  # its vectors mean nothing in another embedder's space
+                logger.warning("compliance model trained with embedder %s, not %s: not used; retrain it with "
+                               "brokerkg train-checker", model.meta.get("embedder"), self.vectors.embedder.name)
+                self._warned = model.sha
+            return found
+        known = [r for r in rules if r.model and model is not None and r.id in model.rules]
+        if model is None or not known or raw is None:
+            return found
+        probs = model.probabilities([w.text for _, w in pieces], raw)
+        starts = np.array([w.start for _, w in pieces])
+        ends = np.array([w.end for _, w in pieces])
+
+        def doubtful(rule: Rule, f: Finding) -> bool:
+            if not rule.model or rule.id not in probs:
+                return False
+            covered = (starts < f.end) & (f.start < ends)
+            return not covered.any() or float(probs[rule.id][covered].max()) < model.veto
+
+        kept = [(r, i, f) for r, i, f in found if not doubtful(r, f)]
+        for rule in known:
+            for n in np.nonzero(probs[rule.id] >= model.add)[0]:
+                i, window = pieces[int(n)]
+                if any(u.search(units[i].text) for u in rule.unless):
+                    continue
+                kept.append((rule, i, Finding(rule, window.start, window.end, window.text, rule.explanation, "model",
+                                              float(probs[rule.id][n]), sentence=i)))
+        return kept
 
     def _bank(self, book: RuleBook) -> _Bank:
         """The rules' examples and the counter-examples, embedded once per version of the rules."""
@@ -542,12 +580,12 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     """One finding per rule, product and sentence: findings of one rule that overlap or share a
     sentence merge into the best one (a pattern over a similarity window, then the higher
     score), its span widened to cover them all."""
-    rank = {"status": 0, "facts": 0, "pattern": 1, "similarity": 2}
+    rank = {"status": 0, "facts": 0, "pattern": 1, "similarity": 2, "model": 3}
     out: list[Finding] = []
     for f in sorted(findings, key=lambda f: (rank[f.matched_by], -(f.score or 0), f.end - f.start)):
         same = next((g for g in out if g.rule.id == f.rule.id and g.product_id == f.product_id
                      and ((g.start < f.end and f.start < g.end)
-                          or (g.sentence >= 0 and g.sentence == f.sentence and f.matched_by in ("pattern", "similarity")))),
+                          or (g.sentence >= 0 and g.sentence == f.sentence and f.matched_by in ("pattern", "similarity", "model")))),
                     None)
         if same is None:
             out.append(f)

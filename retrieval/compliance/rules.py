@@ -12,6 +12,8 @@ A rule names the article it rests on and how it is found:
   further from its ``counter_examples`` (the embedding model; ``similarity`` is the floor).
   ``condition: no_stop_sale_notice`` keeps only findings about products the insurer has not
   announced to stop selling.
+  ``model: false`` keeps the learned model (``model.npz`` beside the rules, see ``model.py``)
+  from adding or dropping this rule's findings.
 - ``check: facts``: numbers a text states about a named product against the product's facts.
 - ``check: status``: a named product that is not on sale, unless the sentence says so
   (``acknowledge``) without still selling it (``selling``).
@@ -32,6 +34,8 @@ import yaml
 
 from domain.errors import InputError
 from domain.refs import article_key, law_key, normalize_article
+from retrieval.compliance.model import MODEL_FILE, Model
+from retrieval.compliance.model import load as load_model
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +84,7 @@ class Rule:
     similarity: float = 0.62
     condition: str | None = None
     enabled: bool = True
+    model: bool = True  # the learned model may add findings of this rule and drop its doubtful ones
     source: str = ""  # the file it was read from
     sha: str = ""  # of the file's content: which text of the rule produced a finding
 
@@ -97,7 +102,7 @@ class Rule:
             "selling": [p.pattern for p in self.selling],
             "concepts": [[p.pattern for p in group] for group in self.concepts], "window": self.window, "examples": list(self.examples),
             "counter_examples": list(self.counter_examples), "similarity": self.similarity,
-            "condition": self.condition, "enabled": self.enabled, "source": self.source,
+            "condition": self.condition, "enabled": self.enabled, "model": self.model, "source": self.source,
         }
 
 
@@ -182,6 +187,9 @@ def parse_rule(text: str, source: str) -> Rule:
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InputError(f"{where}: field enabled must be true or false")
+    use_model = data.get("model", True)
+    if not isinstance(use_model, bool):
+        raise InputError(f"{where}: field model must be true or false")
     rule = Rule(
         id=rule_id, version=version, title=data["title"].strip(), check=check, severity=severity,
         explanation=" ".join(data["explanation"].split()), articles=tuple(articles), applies_to=applies,
@@ -189,7 +197,7 @@ def parse_rule(text: str, source: str) -> Rule:
         acknowledge=_patterns(data, "acknowledge", where), selling=_patterns(data, "selling", where),
         concepts=_concepts(data, where), window=_window(data, where),
         examples=_strings(data, "examples", where), counter_examples=_strings(data, "counter_examples", where),
-        similarity=float(similarity), condition=condition, enabled=enabled, source=source,
+        similarity=float(similarity), condition=condition, enabled=enabled, model=use_model, source=source,
         sha=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     if check == "conduct" and not (rule.patterns or rule.examples or rule.concepts):
@@ -205,6 +213,7 @@ class RuleBook:
     errors: list[str] = field(default_factory=list)
     version: str = ""  # changes whenever any rule's text changes
     background: tuple[str, ...] = ()  # ordinary compliant sentences (background.txt of each folder)
+    model: Model | None = None  # the learned model (the last folder's model.npz)
 
     def active(self, kind: str | None = None) -> list[Rule]:
         return [r for r in self.rules.values() if r.enabled and (kind is None or kind in r.applies_to)]
@@ -219,6 +228,7 @@ class RuleStore:
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._book = RuleBook()
         self._last_good: dict[str, Rule] = {}
+        self._last_model: Model | None = None
 
     @property
     def writable(self) -> Path:
@@ -230,7 +240,7 @@ class RuleStore:
         for folder in self.folders:
             if folder.is_dir():
                 files += sorted(p for p in folder.iterdir()
-                                if (p.suffix in (".yaml", ".yml") or p.name == BACKGROUND) and p.is_file())
+                                if (p.suffix in (".yaml", ".yml") or p.name in (BACKGROUND, MODEL_FILE)) and p.is_file())
         return files
 
     def _signature_now(self, files: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -259,7 +269,16 @@ class RuleStore:
         rules: dict[str, Rule] = {}
         errors: list[str] = []
         background: list[str] = []
+        model: Model | None = None
         for path in files:
+            if path.name == MODEL_FILE:
+                try:
+                    model = load_model(path)  # a later folder's model replaces the packaged one
+                except InputError as exc:
+                    errors.append(str(exc))
+                    logger.warning("compliance model not loaded: %s", exc)
+                    model = self._last_model if self._last_model is not None else model
+                continue
             if path.name == BACKGROUND:
                 try:
                     lines = path.read_text(encoding="utf-8").splitlines()
@@ -279,11 +298,13 @@ class RuleStore:
                 continue
             rules[rule.id] = rule  # a later folder's file of the same id replaces the packaged one
         self._last_good.update(rules)
+        self._last_model = model
         digest = hashlib.sha256("".join(f"{r.id}:{r.sha}" for r in sorted(rules.values(), key=lambda r: r.id)).encode())
         if rules:
             logger.info("compliance rules loaded: %d (%d errors)", len(rules), len(errors))
         digest.update("\n".join(background).encode())
-        return RuleBook(rules, errors, digest.hexdigest()[:12], tuple(dict.fromkeys(background)))
+        digest.update((model.sha if model else "").encode())
+        return RuleBook(rules, errors, digest.hexdigest()[:12], tuple(dict.fromkeys(background)), model)
 
     def save(self, rule_id: str, text: str) -> Rule:
         """Write one rule's file to the data dir's folder after validating it; the id in the text must be ``rule_id``."""
