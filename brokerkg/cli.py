@@ -298,7 +298,7 @@ def cmd_eval_compliance(settings: Settings, args: argparse.Namespace) -> int:
     from brokerkg.stack import Stack
     from retrieval.compliance.evaluation import format_scores, load_set, score
 
-    items = load_set(Path(args.questions[0]))
+    items = [item for name in args.questions for item in load_set(Path(name))]
     splits = {i["split"] for i in items}
     misses_of = ({args.split} if args.split else {s for s in splits if not s.startswith("heldout")}) if args.misses else set()
     try:
@@ -334,7 +334,8 @@ def cmd_train_checker(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else folder / MODEL_FILE
     embedder = Stack(settings).make_embedder()
     model = train(items, conduct, embedder.embed_passages, embedder.name, c=args.c,
-                  sources=[Path(n).name for n in args.sets])
+                  sources=[Path(n).name for n in args.sets],
+                  patterns={r: book.rules[r].pattern_keys for r in conduct})
     sha = save(model, out)
     print(f"{out}: {len(model.rules)} rules from {len(items)} texts ({model.meta['units']} units); sha256 {sha[:12]}")
     for rule, n in sorted(model.meta["positives"].items()):
@@ -371,12 +372,13 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
     if all(p.lower().endswith(".csv") for p in args.questions):
         return cmd_eval_facts(args)
-    if len(args.questions) != 1:
-        raise InputError("give one question set (QUESTIONS.jsonl), or one or more fact tables (FACTS.csv)")
     from retrieval.compliance.evaluation import is_compliance_set
 
-    if is_compliance_set(Path(args.questions[0])):
+    if all(is_compliance_set(Path(p)) for p in args.questions):
         return cmd_eval_compliance(settings, args)
+    if len(args.questions) != 1:
+        raise InputError("give one question set (QUESTIONS.jsonl), one or more labelled sets of sales texts, "
+                         "or one or more fact tables (FACTS.csv)")
     items = load_golden(Path(args.questions[0]))
     try:
         stack = Stack(settings).open()

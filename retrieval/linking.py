@@ -34,6 +34,7 @@ _VERSION = re.compile(r"[（(]\s*(\d{4})\s*[年]?\s*版?\s*[）)]")
 _SHORT_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\s*年?\s*[版款])")
 _YEAR_SUFFIX = re.compile(r"(\d{4})\s*年?\s*[版款]")
 _YEAR = re.compile(r"(?:19|20)\d{2}")
+_DIGITS_APART = re.compile(r"(?<=\d)[\s\-—_~～，,、]+(?=\d)")
 _PUNCT = re.compile(r"[\s（）()《》〈〉“”\"'·・\-—_，,。？?！!：:；;、]")
 _CN = "零〇一二三四五六七八九十"
 # Words that make a law's title long without making it more specific.
@@ -47,6 +48,8 @@ def _norm(text: str) -> str:
     text = _VERSION.sub(r"\1", text)
     text = _SHORT_YEAR.sub(lambda m: ("20" if int(m.group(1)) < 70 else "19") + m.group(1), text)
     text = _YEAR_SUFFIX.sub(r"\1", text)
+    # numbers apart stay apart (畅行意外2018版 18-60岁 is not 畅行意外201818…, which names no version)
+    text = _DIGITS_APART.sub("/", text)
     return _PUNCT.sub("", text)
 
 

@@ -114,6 +114,20 @@ def claims(text: str, start: int, end: int, label: str = "") -> list[Claim]:
             scale = 10_000 if m.group("unit") in ("万元", "万", "w", "W") else 1
             out.append(Claim("deductible", _op(m.group("q") or "", piece[m.end():m.end() + 2]), n * scale,
                              start + m.start(), start + m.end(), m.group(0)))
+    # the amount before its topic: 100块免赔, 50元的免赔额
+    for m in re.finditer(rf"(?P<n>{NUM})\s*{_MONEY_UNIT}\s*的?免赔", piece):
+        n = _num(m.group("n"))
+        if n is not None and not any(c.fact == "deductible" and c.start < start + m.end() and start + m.start() < c.end for c in out):
+            scale = 10_000 if m.group("unit") in ("万元", "万", "w", "W") else 1
+            out.append(Claim("deductible", "eq", n * scale, start + m.start(), start + m.end(), m.group(0)))
+    # the term: 保障到85周岁, 保终身
+    for m in re.finditer(rf"(?:保障|保险期间|保|管)(?:期间)?(?:到|至|可到|能到)\s*(?P<n>{NUM})\s*{_YEARS}", piece):
+        n = _num(m.group("n"))
+        if n is not None and 30 <= n <= 120 and not _denied(piece, m.start()):
+            out.append(Claim("term_age", "eq", n, start + m.start(), start + m.end(), m.group(0)))
+    for m in re.finditer(r"(?:保障|保|管|保险期间(?:是|为)?)(?:一辈子|终身|到老|一生)", piece):
+        if not _denied(piece, m.start()):
+            out.append(Claim("term_life", "eq", 1, start + m.start(), start + m.end(), m.group(0)))
     for fact, topic in (("mild_times", r"轻症"), ("moderate_times", r"中症")):
         for m in re.finditer(rf"(?:{topic}){_SEP}(?:可以|能|可|最多|共)?(?:赔|给付|赔付)?\s*(?P<n>{NUM})\s*次", piece):
             n = _num(m.group("n"))
@@ -141,7 +155,7 @@ _PERCENT_TOPICS = (
     ("mild_payout", r"轻症"),
     ("moderate_payout", r"中症"),
     ("policy_loan", r"保单贷款|贷款|借款|借出"),
-    ("payout_ratio", r"报销比例|赔付比例|给付比例|报销|赔付|理赔|赔"),
+    ("payout_ratio", r"报销比例|赔付比例|给付比例|报销|赔付|理赔|赔|报(?=\s*\d)"),
 )
 
 
@@ -268,8 +282,30 @@ def _in_clause(claim: Claim, fact: dict[str, Any]) -> bool:
     return False
 
 
+def _denied(piece: str, at: int) -> bool:
+    return bool(re.search(r"(?:不是|并非|不能|不会|没有|不)$", piece[max(0, at - 3):at]))
+
+
+def _compare_term(claim: Claim, term: dict[str, Any] | None) -> Contradiction | None:
+    """保障到85周岁 / 保终身 against the wording's term (至80周岁, 终身, 1年, 5年/10年)."""
+    if not term:
+        return None
+    value = str(term.get("value") or "")
+    says = str(term.get("display") or value)
+    if "终身" in value:
+        return None  # a term stated shorter than a whole-life cover undersells it: not misleading
+    if claim.fact == "term_life":
+        return Contradiction(claim, term, says)
+    ages = [float(x) for x in re.findall(r"(\d+)\s*周?岁", value)]
+    if ages and all(abs(a - claim.value) >= 1 for a in ages):
+        return Contradiction(claim, term, says)
+    return None
+
+
 def compare(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | None:
     """The product's fact the claim contradicts, if any (no fact of that type: nothing to compare)."""
+    if claim.fact in ("term_age", "term_life"):
+        return _compare_term(claim, facts.get("term"))
     if claim.fact == "age":
         return _compare_age(claim, facts)
     if claim.fact == "age_top":  # the oldest entry age, stated: wrong either way

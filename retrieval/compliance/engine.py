@@ -28,8 +28,8 @@ from domain.regulations import REPEALED, RegulationStatus
 from graph.store import GraphStore
 from index.embedders.base import Embedder
 from retrieval.compliance import claims as c
-from retrieval.compliance.rules import TEXT_KINDS, ArticleRef, Rule, RuleBook, RuleStore
-from retrieval.compliance.text import Span, clause_at, negated, sentences, windows
+from retrieval.compliance.rules import TEXT_KINDS, ArticleRef, Rule, RuleBook, RuleStore, concept_key
+from retrieval.compliance.text import Span, clause_at, negated, sentences, simplified, windows
 from retrieval.flags import product_flags, regulation_message
 from retrieval.linking import Linker
 from retrieval.types import Flag
@@ -40,6 +40,9 @@ MAX_CHARS = 20_000
 _CUSTOMER = re.compile(r"\s*(?:客户|顾客|客人|用户|消费者|买家|投保人)\s*[A-Za-z]?\s*[：:]")
 _SELLS = re.compile(r"(?:换成|换|改成|改买|买|配|上|投|推荐|选)(?:个|份|一份|一个|您|你)?(?:老)?$")
 _CELL = re.compile(r"[｜|]")
+# a sentence that quotes a claim to refute it (很多人说“两年后就不能拒赔”——别信这种说法)
+_DEBUNK = re.compile(r"别信这(种|类|些|个)?(说法|话)|不要(相信|信)这(种|类|些)|(是|属于)(误区|谣言|误导)|(是|属于|大多是|都是)违(规|法)(的|行为)?|错误(的)?说法|这种说法(是)?(不对|错|不成立)")
+_OWNED = re.compile(r"(?:你|您|你们|您们|你家|您家|家里|阿姨|叔叔|老人家?)(?:手上|手里|手头|现在|原来)?(?:的|那份|那张|这份|这张|份|张)(?:老的?|旧的?|原来的?|那份)?$")
 _NOTICE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日[^，。！？]{0,6}(?:起)?[^，。！？]{0,4}(?:停止销售|停售|下架)")
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
 
@@ -59,6 +62,7 @@ class Finding:
     successor: dict[str, Any] | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
     sentence: int = -1  # the sentence it is in (findings of one rule in one sentence merge)
+    pattern: str | None = None  # the pattern (or concept set) that matched
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,7 +159,8 @@ class Checker:
             raise InputError("text: give the text to check")
         if len(text) > MAX_CHARS:
             raise InputError(f"text: at most {MAX_CHARS} characters, got {len(text)}")
-        text = mask_pii(text.replace("\x00", ""))
+        shown = mask_pii(text.replace("\x00", ""))
+        text = simplified(shown)  # read 轉過嚟 as 转过嚟; one character for one, so offsets hold
         book = self.rules.book()
         rules = book.active(kind)
         units = sentences(text)
@@ -171,14 +176,15 @@ class Checker:
             elif rule.check == "status":
                 findings += self._status(text, units, rule, mentions, status)
         # a script's customer lines (客户：…) are what the customer says: context, never a finding
-        findings = _dedupe([f for f in findings if not (0 <= f.sentence < len(units) and customer[f.sentence])])
+        # before findings of one sentence merge: a rule defers only over the same clause's words
+        findings = _dedupe(_defer([f for f in findings if not (0 <= f.sentence < len(units) and customer[f.sentence])]))
         for f in findings:
-            f.quote = text[f.start : f.end]
+            f.quote = shown[f.start : f.end]
         findings, law_flags = self._cite(findings, book)
         named = list(dict.fromkeys(m.product_id for m in mentions))
         flags = [f.to_dict() for f in product_flags(self.graph, named)] + law_flags
         findings.sort(key=lambda f: (f.start, f.rule.id))
-        return CheckResult(text, kind, findings, flags, book.version, (time.perf_counter() - started) * 1000)
+        return CheckResult(shown, kind, findings, flags, book.version, (time.perf_counter() - started) * 1000)
 
     def book(self) -> RuleBook:
         return self.rules.book()
@@ -228,19 +234,19 @@ class Checker:
                         if m.end() == m.start() or negated(text, m.start()):
                             continue
                         clause = clause_at(text, unit, m.start(), m.end())
-                        if any(u.search(unit.text) for u in rule.unless):
+                        if any(u.search(unit.text) for u in rule.unless) or _DEBUNK.search(unit.text):
                             continue
                         found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
-                                                       "pattern", sentence=i)))
+                                                       "pattern", sentence=i, pattern=pattern.pattern)))
         for i, unit in enumerate(units):
             for rule in rules:
                 for group in rule.concepts:
                     span = _concept_span(text, unit, group, rule.window)
-                    if span is None or any(u.search(unit.text) for u in rule.unless):
+                    if span is None or any(u.search(unit.text) for u in rule.unless) or _DEBUNK.search(unit.text):
                         continue
                     clause = clause_at(text, unit, *span)
                     found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
-                                                   "pattern", sentence=i)))
+                                                   "pattern", sentence=i, pattern=concept_key(group))))
         pieces = [(i, w) for i, unit in enumerate(units) for w in windows(text, unit)]
         raw = np.asarray(self.vectors.get([w.text for _, w in pieces]), dtype=np.float32) if pieces else None
         found += self._similar(units, rules, book, pieces, raw)
@@ -273,7 +279,7 @@ class Checker:
             best = (vectors @ bank.examples[r.id].T).max(axis=1)
             for n in np.nonzero((best >= r.similarity) & (best >= worst + MARGIN))[0]:
                 i, window = pieces[int(n)]
-                if any(u.search(units[i].text) for u in r.unless):
+                if any(u.search(units[i].text) for u in r.unless) or _DEBUNK.search(units[i].text):
                     continue
                 out.append((r, i, Finding(r, window.start, window.end, window.text, r.explanation, "similarity",
                                           float(best[n]), sentence=i)))
@@ -297,9 +303,13 @@ class Checker:
         starts = np.array([w.start for _, w in pieces])
         ends = np.array([w.end for _, w in pieces])
 
+        seen = model.meta.get("patterns") or {}
+
         def doubtful(rule: Rule, f: Finding) -> bool:
             if not rule.model or rule.id not in probs:
                 return False
+            if f.pattern is not None and rule.id in seen and f.pattern not in seen[rule.id]:
+                return False  # a pattern written after the model was trained: the model has not seen its texts
             covered = (starts < f.end) & (f.start < ends)
             return not covered.any() or float(probs[rule.id][covered].max()) < model.veto
 
@@ -307,7 +317,7 @@ class Checker:
         for rule in known:
             for n in np.nonzero(probs[rule.id] >= model.add)[0]:
                 i, window = pieces[int(n)]
-                if any(u.search(units[i].text) for u in rule.unless):
+                if any(u.search(units[i].text) for u in rule.unless) or _DEBUNK.search(units[i].text):
                     continue
                 kept.append((rule, i, Finding(rule, window.start, window.end, window.text, rule.explanation, "model",
                                               float(probs[rule.id][n]), sentence=i)))
@@ -443,6 +453,9 @@ class Checker:
             sells = any(p.search(unit.text) for p in rule.selling) or bool(_SELLS.search(text, max(unit.start, m.at - 4), m.at))
             if said and not sells:
                 continue
+            # 你手上的康宁2019…停交，买新康宁: the customer's own policy of it, not a sale of it
+            if _OWNED.search(text, max(unit.start, m.at - 8), m.at):
+                continue
             successor = ({"product_id": row["successor_id"], "name": row.get("successor_name"),
                           "status": row.get("successor_status")} if row.get("successor_id") else None)
             state = "暂停销售" if row.get("status") == "suspended" else "停售"
@@ -574,6 +587,13 @@ def _announced(row: dict[str, Any] | None) -> bool:
     if row is None:
         return False
     return bool(row.get("discontinued_date")) or row.get("status") in ("discontinued", "suspended")
+
+
+def _defer(findings: list[Finding]) -> list[Finding]:
+    """A finding of a rule that defers to another (``defer_to``) is dropped where a finding of that
+    rule covers the same words."""
+    return [f for f in findings
+            if not any(g.rule.id in f.rule.defer_to and g.start < f.end and f.start < g.end for g in findings)]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -149,8 +149,10 @@ def units(item: dict[str, Any], rules: Iterable[str]) -> list[tuple[str, set[str
 
 
 def train(items: list[dict[str, Any]], rules: list[str], embed: Callable[[list[str]], list[list[float]]],
-          embedder: str, c: float = 16.0, emb_weight: float = 1.0, sources: list[str] | None = None) -> Model:
-    """Fit one logistic regression per rule on the units of labelled texts."""
+          embedder: str, c: float = 16.0, emb_weight: float = 1.0, sources: list[str] | None = None,
+          patterns: dict[str, list[str]] | None = None) -> Model:
+    """``patterns``: each rule's patterns now; the model vetoes findings of these only (a pattern
+    written later is trusted until the model is trained again)."""
     try:
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -186,7 +188,10 @@ def train(items: list[dict[str, Any]], rules: list[str], embed: Callable[[list[s
         intercept[i] = fit.intercept_[0]
         counts[rule] = int(y.sum())
     vocab = {str(g): int(n) for g, n in vectorizer.vocabulary_.items()}
-    meta = {"embedder": embedder, "texts": len(items), "units": len(rows), "positives": counts, "c": c, "sources": sources or []}
+    meta: dict[str, Any] = {"embedder": embedder, "texts": len(items), "units": len(rows), "positives": counts, "c": c,
+                            "sources": sources or []}
+    if patterns is not None:
+        meta["patterns"] = {r: patterns.get(r, []) for r in trained}
     return Model(tuple(trained), mean.astype(np.float32), emb_coef, vocab, vectorizer.idf_.astype(np.float32),
                  gram_coef, intercept, emb_weight, ADD, VETO, meta)
 

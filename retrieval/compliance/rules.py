@@ -13,7 +13,9 @@ A rule names the article it rests on and how it is found:
   ``condition: no_stop_sale_notice`` keeps only findings about products the insurer has not
   announced to stop selling.
   ``model: false`` keeps the learned model (``model.npz`` beside the rules, see ``model.py``)
-  from adding or dropping this rule's findings.
+  from adding or dropping this rule's findings. ``defer_to`` names rules that take precedence:
+  a finding of this rule over words a finding of one of them covers is dropped (零风险 inside a
+  promise of returns is that promise, not a second breach).
 - ``check: facts``: numbers a text states about a named product against the product's facts.
 - ``check: status``: a named product that is not on sale, unless the sentence says so
   (``acknowledge``) without still selling it (``selling``).
@@ -85,8 +87,13 @@ class Rule:
     condition: str | None = None
     enabled: bool = True
     model: bool = True  # the learned model may add findings of this rule and drop its doubtful ones
+    defer_to: tuple[str, ...] = ()  # rules whose finding over the same words replaces this rule's
     source: str = ""  # the file it was read from
     sha: str = ""  # of the file's content: which text of the rule produced a finding
+
+    @property
+    def pattern_keys(self) -> list[str]:
+        return [p.pattern for p in self.patterns] + [concept_key(g) for g in self.concepts]
 
     @property
     def version_label(self) -> str:
@@ -102,8 +109,13 @@ class Rule:
             "selling": [p.pattern for p in self.selling],
             "concepts": [[p.pattern for p in group] for group in self.concepts], "window": self.window, "examples": list(self.examples),
             "counter_examples": list(self.counter_examples), "similarity": self.similarity,
-            "condition": self.condition, "enabled": self.enabled, "model": self.model, "source": self.source,
+            "condition": self.condition, "enabled": self.enabled, "model": self.model, "defer_to": list(self.defer_to), "source": self.source,
         }
+
+
+def concept_key(group: tuple[re.Pattern[str], ...]) -> str:
+    """A concept set named by its patterns (what a finding says matched, and what a model saw)."""
+    return " & ".join(p.pattern for p in group)
 
 
 def _article(value: Any, where: str) -> ArticleRef:
@@ -197,7 +209,7 @@ def parse_rule(text: str, source: str) -> Rule:
         acknowledge=_patterns(data, "acknowledge", where), selling=_patterns(data, "selling", where),
         concepts=_concepts(data, where), window=_window(data, where),
         examples=_strings(data, "examples", where), counter_examples=_strings(data, "counter_examples", where),
-        similarity=float(similarity), condition=condition, enabled=enabled, model=use_model, source=source,
+        similarity=float(similarity), condition=condition, enabled=enabled, model=use_model, defer_to=_strings(data, "defer_to", where), source=source,
         sha=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     if check == "conduct" and not (rule.patterns or rule.examples or rule.concepts):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+|……|\.{3,}")
 _CLAUSE_END = re.compile(r"[，,、：:~～]+|\s{2,}")
@@ -72,3 +74,15 @@ def windows(text: str, sentence: Span, size: int = 2) -> list[Span]:
             if (lo, hi) != (sentence.start, sentence.end):
                 out.append(Span(lo, hi, text[lo:hi]))
     return list({(s.start, s.end): s for s in out}.values())
+
+
+@cache
+def _t2s() -> dict[int, str]:
+    table = resources.files("retrieval").joinpath("data/t2s.txt").read_text(encoding="utf-8")
+    return {ord(line[0]): line[1] for line in table.splitlines() if len(line) == 2 and not line.startswith("#")}
+
+
+def simplified(text: str) -> str:
+    """Traditional characters read as simplified (轉過嚟 → 转过嚟), character for character: the
+    offsets of the result are the offsets of ``text``."""
+    return text.translate(_t2s())
