@@ -663,14 +663,27 @@ class ComplianceRuleOut(BaseModel):
     condition: str | None
     enabled: bool
     source: str
+    model: bool = True  # the learned model may add findings of this rule and drop doubtful ones
+    defer_to: list[str] = []  # rules whose finding over the same clause replaces this rule's
     article_status: list[dict[str, Any]] = []
     active: bool = True  # false when every article it rests on is repealed
+
+
+class ComplianceModelOut(BaseModel):
+    sha256: str
+    rules: list[str]
+    add: float = Field(description="a unit at or above this probability is a finding")
+    veto: float = Field(description="a finding no covered unit reaches this probability for is dropped")
+    embedder: str | None
+    trained_on: list[str] | None
+    texts: int | None
 
 
 class ComplianceRulesOut(BaseModel):
     rules_version: str
     rules: list[ComplianceRuleOut]
     errors: list[str]
+    model: ComplianceModelOut | None = None  # the learned model in use (model.npz)
 
 
 class ComplianceRuleIn(BaseModel):

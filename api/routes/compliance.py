@@ -35,8 +35,12 @@ def list_rules(who: ComplianceChecker, stack: StackDep) -> dict[str, Any]:
     """The rules in force now (shipped ones overridden by the data dir's files), their versions, and
     the files that did not load (by name and field; the rule keeps its last good version)."""
     book = stack.checker.book()
+    model = book.model
+    learned = None if model is None else {
+        "sha256": model.sha, "rules": list(model.rules), "add": model.add, "veto": model.veto,
+        "embedder": model.meta.get("embedder"), "trained_on": model.meta.get("sources"), "texts": model.meta.get("texts")}
     return {"rules_version": book.version, "rules": [stack.checker.describe(r) for r in book.rules.values()],
-            "errors": book.errors}
+            "errors": book.errors, "model": learned}
 
 
 @router.get("/v1/compliance/rules/{rule_id}", response_model=ComplianceRuleOut)

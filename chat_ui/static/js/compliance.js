@@ -116,7 +116,8 @@ function renderResult(result, out) {
         el("span", { class: `sev sev-${f.severity}` }, SEVERITY[f.severity] || f.severity), " ",
         el("strong", { id: `${id}-title` }, f.title), " ",
         el("span", { class: "small muted" }, `${CHECK[f.check] || f.check} · 规则 ${f.rule} v${f.rule_version}`,
-          f.matched_by === "similarity" && f.score != null ? ` · 语义相似 ${Number(f.score).toFixed(2)}` : "")),
+          f.matched_by === "similarity" && f.score != null ? ` · 语义相似 ${Number(f.score).toFixed(2)}` : "",
+          f.matched_by === "model" && f.score != null ? ` · 模型判断 ${Number(f.score).toFixed(2)}` : "")),
       el("blockquote", { class: "quote" },
         f.end > f.start
           ? el("button", { type: "button", class: "link locate", "aria-label": `在原文中定位：${f.quote}`, onclick: () => emphasise(f.i, { scrollTo: "text", focus: true }) }, `“${f.quote}”`)
