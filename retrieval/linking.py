@@ -34,6 +34,7 @@ _VERSION = re.compile(r"[（(]\s*(\d{4})\s*[年]?\s*版?\s*[）)]")
 _SHORT_YEAR = re.compile(r"(?<!\d)(\d{2})(?=\s*年?\s*[版款])")
 _YEAR_SUFFIX = re.compile(r"(\d{4})\s*年?\s*[版款]")
 _YEAR = re.compile(r"(?:19|20)\d{2}")
+_EDITION = re.compile(r"[（(]\s*([\u4e00-\u9fff]{2,4}[版款])\s*[）)]")
 _DIGITS_APART = re.compile(r"(?<=\d)[\s\-—_~～，,、]+(?=\d)")
 _PUNCT = re.compile(r"[\s（）()《》〈〉“”\"'·・\-—_，,。？?！!：:；;、]")
 _CN = "零〇一二三四五六七八九十"
@@ -378,6 +379,10 @@ def _product_surfaces(rows: list[dict[str, Any]]) -> dict[str, _Surface]:
         newest = max(members, key=lambda r: (r.get("status") == "on_sale", str(r.get("effective_date") or "")))
         for short in shorts:
             generated.setdefault(short, set()).add(newest["product_id"])
+    # an edition's own name (利安鑫利来（金琪版）终身寿险 → 金琪版), when no other product has it
+    for row in rows:
+        for m in _EDITION.finditer(row["name"]):
+            generated.setdefault(_norm(m.group(1)), set()).add(row["product_id"])
     name_of = {row["product_id"]: row["name"] for row in rows}
     for surface, ids in generated.items():
         if len(ids) == 1 and surface not in table and len(surface) >= 2:

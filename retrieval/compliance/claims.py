@@ -199,7 +199,7 @@ def _count_claims(piece: str, start: int) -> list[Claim]:
     return out
 
 
-_AGE_CONTEXT = re.compile(r"投保年龄|承保年龄|年龄|能买|可以买|都能买|也能买|能投|可以投|都能投|也能投|都可以|能保|可以保|都能保|投保|承保|上车")
+_AGE_CONTEXT = re.compile(r"投保年龄|承保年龄|年龄|能买|可以买|都能买|也能买|能投|可以投|都能投|也能投|都可以|能保|可以保|都能保|投保|承保|上车|都能上|能上")
 _AGE_OTHER = re.compile(r"领取|领|保到|保至|保障到|保障至|至\d|确诊|身故|前的|退休|开始|满期")
 _YEARS = r"(?:周岁|岁)"
 

@@ -43,7 +43,7 @@ _CELL = re.compile(r"[｜|]")
 # a sentence that quotes a claim to refute it (很多人说“两年后就不能拒赔”——别信这种说法)
 _DEBUNK = re.compile(r"别信这(种|类|些|个)?(说法|话)|不要(相信|信)这(种|类|些)|(是|属于)(误区|谣言|误导)|(是|属于|大多是|都是)违(规|法)(的|行为)?|错误(的)?说法|这种说法(是)?(不对|错|不成立)")
 _OWNED = re.compile(r"(?:你|您|你们|您们|你家|您家|家里|阿姨|叔叔|老人家?)(?:手上|手里|手头|现在|原来)?(?:的|那份|那张|这份|这张|份|张)(?:老的?|旧的?|原来的?|那份)?$")
-_NOTICE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日[^，。！？]{0,6}(?:起)?[^，。！？]{0,4}(?:停止销售|停售|下架)")
+_NOTICE = re.compile(r"(?:\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}[-/.]\d{1,2}[-/.]\d{1,2})[^，。！？|｜]{0,6}(?:起)?[^，。！？|｜]{0,4}(?:停止销售|停售|下架)")
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
 
 
@@ -591,9 +591,12 @@ def _announced(row: dict[str, Any] | None) -> bool:
 
 def _defer(findings: list[Finding]) -> list[Finding]:
     """A finding of a rule that defers to another (``defer_to``) is dropped where a finding of that
-    rule covers the same words."""
+    rule covers the same words: a pattern's clause, or the very unit (a window by meaning spans two
+    clauses and would take the neighbour's breach with it)."""
     return [f for f in findings
-            if not any(g.rule.id in f.rule.defer_to and g.start < f.end and f.start < g.end for g in findings)]
+            if not any(g.rule.id in f.rule.defer_to and g.start < f.end and f.start < g.end
+                       and (g.matched_by in ("pattern", "facts", "status") or (g.start, g.end) == (f.start, f.end))
+                       for g in findings)]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
