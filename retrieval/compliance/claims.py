@@ -121,10 +121,14 @@ def claims(text: str, start: int, end: int, label: str = "") -> list[Claim]:
             scale = 10_000 if m.group("unit") in ("万元", "万", "w", "W") else 1
             out.append(Claim("deductible", "eq", n * scale, start + m.start(), start + m.end(), m.group(0)))
     # the term: 保障到85周岁, 保终身
-    for m in re.finditer(rf"(?:保障|保险期间|保|管)(?:期间)?(?:到|至|可到|能到)\s*(?P<n>{NUM})\s*{_YEARS}", piece):
+    for m in re.finditer(rf"(?<![投承])(?:保障|保险期间|保|管)(?:期间)?(?:到|至|可到|能到)\s*(?P<n>{NUM})\s*{_YEARS}", piece):
         n = _num(m.group("n"))
         if n is not None and 30 <= n <= 120 and not _denied(piece, m.start()):
             out.append(Claim("term_age", "eq", n, start + m.start(), start + m.end(), m.group(0)))
+    for m in re.finditer(rf"(?P<n>{NUM})\s*年(?:的)?(?:保障期|保险期间|保险期限|保障期限|期限)|(?:保障期|保险期间|保险期限|保障期限)(?:是|为|有|长达)?\s*(?P<n2>{NUM})\s*年(?!龄)", piece):
+        n = _num(m.group("n") or m.group("n2"))
+        if n is not None and not _denied(piece, m.start()):
+            out.append(Claim("term_years", "eq", n, start + m.start(), start + m.end(), m.group(0)))
     for m in re.finditer(r"(?:保障|保|管|保险期间(?:是|为)?)(?:一辈子|终身|到老|一生)", piece):
         if not _denied(piece, m.start()):
             out.append(Claim("term_life", "eq", 1, start + m.start(), start + m.end(), m.group(0)))
@@ -296,6 +300,10 @@ def _compare_term(claim: Claim, term: dict[str, Any] | None) -> Contradiction | 
         return None  # a term stated shorter than a whole-life cover undersells it: not misleading
     if claim.fact == "term_life":
         return Contradiction(claim, term, says)
+    if claim.fact == "term_years":  # 可以选20年保障期 of a term of 5年、10年
+        years = [float(x) for x in re.findall(r"(\d+)\s*年", value)]
+        wrong = bool(years) and "岁" not in value and all(abs(y - claim.value) >= 1 for y in years)
+        return Contradiction(claim, term, says) if wrong else None
     ages = [float(x) for x in re.findall(r"(\d+)\s*周?岁", value)]
     if ages and all(abs(a - claim.value) >= 1 for a in ages):
         return Contradiction(claim, term, says)
@@ -304,7 +312,7 @@ def _compare_term(claim: Claim, term: dict[str, Any] | None) -> Contradiction | 
 
 def compare(claim: Claim, facts: dict[str, dict[str, Any]]) -> Contradiction | None:
     """The product's fact the claim contradicts, if any (no fact of that type: nothing to compare)."""
-    if claim.fact in ("term_age", "term_life"):
+    if claim.fact in ("term_age", "term_life", "term_years"):
         return _compare_term(claim, facts.get("term"))
     if claim.fact == "age":
         return _compare_age(claim, facts)

@@ -43,6 +43,7 @@ _CELL = re.compile(r"[｜|]")
 # a sentence that quotes a claim to refute it (很多人说“两年后就不能拒赔”——别信这种说法)
 _DEBUNK = re.compile(r"别信这(种|类|些|个)?(说法|话)|不要(相信|信)这(种|类|些)|(是|属于)(误区|谣言|误导)|(是|属于|大多是|都是)违(规|法)(的|行为)?|错误(的)?说法|这种说法(是)?(不对|错|不成立)")
 _OWNED = re.compile(r"(?:你|您|你们|您们|你家|您家|家里|阿姨|叔叔|老人家?)(?:手上|手里|手头|现在|原来)?(?:的|那份|那张|这份|这张|份|张)(?:老的?|旧的?|原来的?|那份)?$")
+_BARE_VERSION = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年?\s*[版款]")
 _NOTICE = re.compile(r"(?:\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}[-/.]\d{1,2}[-/.]\d{1,2})[^，。！？|｜]{0,6}(?:起)?[^，。！？|｜]{0,4}(?:停止销售|停售|下架)")
 MARGIN = 0.015  # a unit must be this much closer to the rule's examples than to any counter-example
 
@@ -206,6 +207,13 @@ class Checker:
                 if at < 0:  # written with spaces or brackets the linker ignores: place it by its first characters
                     at = lowered.find(ref.matched[:2])
                 out.append(_Mention(ref.product_id, ref.name, i, unit.start + max(at, 0)))
+            if out and not any(m.sentence == i for m in out):
+                # 在售的是2022版: a bare version of the family named before it
+                for y in _BARE_VERSION.finditer(unit.text):
+                    version = self.linker.version_of(out[-1].product_id, y.group(1))
+                    if version is not None:
+                        out.append(_Mention(version.product_id, version.name, i, unit.start + y.start()))
+                        break
         return out
 
     @staticmethod
@@ -250,7 +258,7 @@ class Checker:
         pieces = [(i, w) for i, unit in enumerate(units) for w in windows(text, unit)]
         raw = np.asarray(self.vectors.get([w.text for _, w in pieces]), dtype=np.float32) if pieces else None
         found += self._similar(units, rules, book, pieces, raw)
-        found = self._learned(units, rules, book, pieces, raw, found)
+        found = self._learned(text, units, rules, book, pieces, raw, found)
         out: list[Finding] = []
         for rule, i, finding in found:
             if rule.condition == "no_stop_sale_notice":
@@ -285,7 +293,7 @@ class Checker:
                                           float(best[n]), sentence=i)))
         return out
 
-    def _learned(self, units: list[Span], rules: list[Rule], book: RuleBook, pieces: list[tuple[int, Span]],
+    def _learned(self, text: str, units: list[Span], rules: list[Rule], book: RuleBook, pieces: list[tuple[int, Span]],
                  raw: np.ndarray | None, found: list[tuple[Rule, int, Finding]]) -> list[tuple[Rule, int, Finding]]:
         """The learned model's second opinion (model.py) on the rules it knows: a finding where no
         unit it covers is likely enough a breach is dropped; a unit it is sure of is a finding."""
@@ -318,6 +326,10 @@ class Checker:
             for n in np.nonzero(probs[rule.id] >= model.add)[0]:
                 i, window = pieces[int(n)]
                 if any(u.search(units[i].text) for u in rule.unless) or _DEBUNK.search(units[i].text):
+                    continue
+                # the words the rule's patterns know are here, each of them denied (不是零风险)
+                said = [hit for p in rule.patterns for hit in p.finditer(text, window.start, window.end) if hit.end() > hit.start()]
+                if said and all(negated(text, hit.start()) for hit in said):
                     continue
                 kept.append((rule, i, Finding(rule, window.start, window.end, window.text, rule.explanation, "model",
                                               float(probs[rule.id][n]), sentence=i)))
@@ -593,10 +605,13 @@ def _defer(findings: list[Finding]) -> list[Finding]:
     """A finding of a rule that defers to another (``defer_to``) is dropped where a finding of that
     rule covers the same words: a pattern's clause, or the very unit (a window by meaning spans two
     clauses and would take the neighbour's breach with it)."""
-    return [f for f in findings
-            if not any(g.rule.id in f.rule.defer_to and g.start < f.end and f.start < g.end
-                       and (g.matched_by in ("pattern", "facts", "status") or (g.start, g.end) == (f.start, f.end))
-                       for g in findings)]
+    def covers(g: Finding, f: Finding) -> bool:
+        if f.rule.defer_scope == "sentence":
+            return g.sentence == f.sentence and g.matched_by in ("pattern", "facts", "status")
+        return g.start < f.end and f.start < g.end and (
+            g.matched_by in ("pattern", "facts", "status") or (g.start, g.end) == (f.start, f.end))
+
+    return [f for f in findings if not any(g.rule.id in f.rule.defer_to and covers(g, f) for g in findings)]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -15,7 +15,8 @@ A rule names the article it rests on and how it is found:
   ``model: false`` keeps the learned model (``model.npz`` beside the rules, see ``model.py``)
   from adding or dropping this rule's findings. ``defer_to`` names rules that take precedence:
   a finding of this rule over words a finding of one of them covers is dropped (零风险 inside a
-  promise of returns is that promise, not a second breach).
+  promise of returns is that promise, not a second breach); ``defer_scope: sentence`` widens this
+  to the sentence (连本带利 in a sentence likening the policy to a deposit is that likeness).
 - ``check: facts``: numbers a text states about a named product against the product's facts.
 - ``check: status``: a named product that is not on sale, unless the sentence says so
   (``acknowledge``) without still selling it (``selling``).
@@ -88,6 +89,7 @@ class Rule:
     enabled: bool = True
     model: bool = True  # the learned model may add findings of this rule and drop its doubtful ones
     defer_to: tuple[str, ...] = ()  # rules whose finding over the same words replaces this rule's
+    defer_scope: str = "clause"  # clause | sentence: how far "the same words" reach
     source: str = ""  # the file it was read from
     sha: str = ""  # of the file's content: which text of the rule produced a finding
 
@@ -109,7 +111,7 @@ class Rule:
             "selling": [p.pattern for p in self.selling],
             "concepts": [[p.pattern for p in group] for group in self.concepts], "window": self.window, "examples": list(self.examples),
             "counter_examples": list(self.counter_examples), "similarity": self.similarity,
-            "condition": self.condition, "enabled": self.enabled, "model": self.model, "defer_to": list(self.defer_to), "source": self.source,
+            "condition": self.condition, "enabled": self.enabled, "model": self.model, "defer_to": list(self.defer_to), "defer_scope": self.defer_scope, "source": self.source,
         }
 
 
@@ -199,6 +201,9 @@ def parse_rule(text: str, source: str) -> Rule:
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InputError(f"{where}: field enabled must be true or false")
+    scope = data.get("defer_scope", "clause")
+    if scope not in ("clause", "sentence"):
+        raise InputError(f"{where}: field defer_scope must be clause or sentence")
     use_model = data.get("model", True)
     if not isinstance(use_model, bool):
         raise InputError(f"{where}: field model must be true or false")
@@ -209,7 +214,7 @@ def parse_rule(text: str, source: str) -> Rule:
         acknowledge=_patterns(data, "acknowledge", where), selling=_patterns(data, "selling", where),
         concepts=_concepts(data, where), window=_window(data, where),
         examples=_strings(data, "examples", where), counter_examples=_strings(data, "counter_examples", where),
-        similarity=float(similarity), condition=condition, enabled=enabled, model=use_model, defer_to=_strings(data, "defer_to", where), source=source,
+        similarity=float(similarity), condition=condition, enabled=enabled, model=use_model, defer_to=_strings(data, "defer_to", where), defer_scope=scope, source=source,
         sha=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     if check == "conduct" and not (rule.patterns or rule.examples or rule.concepts):

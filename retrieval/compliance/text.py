@@ -11,7 +11,8 @@ _SENTENCE_END = re.compile(r"[。！？!?；;\n]+|……|\.{3,}")
 _CLAUSE_END = re.compile(r"[，,、：:~～]+|\s{2,}")
 # Negation right before a phrase (不保本, 并非零风险, 没有停售计划): the phrase is denied, not claimed.
 _NEGATION = re.compile(r"(?:不(?![如然过管少止仅但论光单])|非|无|没|未|别|勿|禁止|并不|绝不|不会|不能|不是|不得|不可|谈不上|算不上|不代表|不等于|"
-                       r"不意味着|并非|而非|谨防|警惕|小心|不存在|没有所谓的?)[\u4e00-\u9fff]{0,1}$")
+                       r"不意味着|并非|而非|谨防|警惕|小心|不存在|没有所谓的?|袂使?|冇|唔(?!该)|"
+                       r"(?:别|不要|不能|不许|不准)让(?:别?人)?)[\u4e00-\u9fff]{0,1}$")
 
 
 @dataclass(frozen=True)
