@@ -14,7 +14,7 @@ TORCH_VERSION ?= 2.13.0
 PACKAGES := brokerkg domain graph index ingest retrieval api prompts
 export BROKERKG_DATA_DIR ?= ./data
 
-.PHONY: install test-deps run demo serve test lint bench eval clean
+.PHONY: install test-deps run demo serve test lint bench eval checker-model clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,10 @@ lint: install
 
 eval: install
 	$(BIN)/brokerkg eval tests/golden/questions.jsonl --baselines --by-kind
+
+# the compliance check's packaged model, trained on every labelled set of sales texts (tests/golden/compliance.md)
+checker-model: install
+	$(BIN)/brokerkg train-checker tests/golden/compliance*.jsonl --out retrieval/compliance/rules/model.npz
 
 bench: install
 	$(BIN)/python bench/bench_ask.py
