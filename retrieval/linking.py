@@ -84,6 +84,7 @@ class _Surface:
     text: str
     product_id: str
     name: str
+    alone: bool = False  # only as a word of its own (金琪版, not 国寿福臻享版: another insurer's edition)
 
 
 class Linker:
@@ -258,6 +259,9 @@ def _scan(text: str, table: dict[str, Any], lengths: list[int]) -> list[Any]:
             if piece[-1:].isdigit() and text[i + length : i + length + 1].isdigit():
                 continue  # "e生百万20" is not named in "e生百万2021": a number is not cut in two
             if len(piece) == length and piece in table:
+                entry = table[piece]
+                if isinstance(entry, _Surface) and entry.alone and i > 0 and "\u4e00" <= text[i - 1] <= "\u9fff":
+                    continue
                 found.append(table[piece] if isinstance(table[piece], _Surface) else piece)
                 i += length
                 break
@@ -379,15 +383,21 @@ def _product_surfaces(rows: list[dict[str, Any]]) -> dict[str, _Surface]:
         newest = max(members, key=lambda r: (r.get("status") == "on_sale", str(r.get("effective_date") or "")))
         for short in shorts:
             generated.setdefault(short, set()).add(newest["product_id"])
-    # an edition's own name (利安鑫利来（金琪版）终身寿险 → 金琪版), when no other product has it
+    # an edition's own name (利安鑫利来（金琪版）终身寿险 → 金琪版), when no other product has it,
+    # written as a word of its own: other insurers name editions alike (国寿福臻享版)
+    editions: dict[str, set[str]] = {}
     for row in rows:
         for m in _EDITION.finditer(row["name"]):
-            generated.setdefault(_norm(m.group(1)), set()).add(row["product_id"])
+            editions.setdefault(_norm(m.group(1)), set()).add(row["product_id"])
     name_of = {row["product_id"]: row["name"] for row in rows}
     for surface, ids in generated.items():
         if len(ids) == 1 and surface not in table and len(surface) >= 2:
             pid = next(iter(ids))
             table[surface] = _Surface(surface, pid, name_of[pid])
+    for surface, ids in editions.items():
+        if len(ids) == 1 and surface not in table and len(surface) >= 3:
+            pid = next(iter(ids))
+            table[surface] = _Surface(surface, pid, name_of[pid], alone=True)
     return table
 
 

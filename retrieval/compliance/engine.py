@@ -611,7 +611,9 @@ def _defer(findings: list[Finding]) -> list[Finding]:
         return g.start < f.end and f.start < g.end and (
             g.matched_by in ("pattern", "facts", "status") or (g.start, g.end) == (f.start, f.end))
 
-    return [f for f in findings if not any(g.rule.id in f.rule.defer_to and covers(g, f) for g in findings)]
+    # two rules that defer to each other both stand (neither is the more specific)
+    return [f for f in findings
+            if not any(g.rule.id in f.rule.defer_to and f.rule.id not in g.rule.defer_to and covers(g, f) for g in findings)]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
