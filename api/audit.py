@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import BrokerKGError
+from domain.files import replace_atomically
 
 GENESIS = "0" * 64
 _LOCKS: dict[str, threading.Lock] = {}
@@ -95,9 +96,7 @@ class AuditLog:
                     record["hash"] = _digest(record)
                     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
                     append_fsynced(self.path, line)
-                    tmp = self.head_path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}), encoding="utf-8")
-                    os.replace(tmp, self.head_path)
+                    replace_atomically(self.head_path, json.dumps({"seq": record["seq"], "hash": record["hash"]}))
                 finally:
                     os.close(lock_fd)
             except OSError as exc:

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import BrokerKGError, InputError, NotFoundError
+from domain.files import replace_atomically
 
 ROLES = ("broker", "cs_bot", "compliance", "admin", "monitor")
 READERS = frozenset({"broker", "cs_bot", "compliance", "admin"})
@@ -107,12 +107,7 @@ class KeyStore:
             return self._cache[1]
 
     def _write(self, keys: dict[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(keys, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, self.path)
+        replace_atomically(self.path, json.dumps(keys, ensure_ascii=False, indent=1), mode=0o600)
 
     def active(self) -> bool:
         return any(not k.get("revoked_at") for k in self._read().values())

@@ -328,7 +328,7 @@ def cmd_train_checker(settings: Settings, args: argparse.Namespace) -> int:
     from retrieval.compliance.model import MODEL_FILE, save, train
 
     items = [item for name in args.sets for item in load_set(Path(name))]
-    folder = settings.compliance_rules_dir or settings.data_dir / "compliance" / "rules"
+    folder = settings.rules_folder
     book = RuleStore([PACKAGED, folder]).book()
     conduct = sorted(r.id for r in book.rules.values() if r.check == "conduct" and r.enabled)
     out = Path(args.out) if args.out else folder / MODEL_FILE

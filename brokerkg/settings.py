@@ -172,6 +172,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def rules_folder(self) -> Path:
+        """Where the data dir's compliance rules (and a trained model) live and edits are written."""
+        return self.compliance_rules_dir or self.data_dir / "compliance" / "rules"
+
+    @property
     def uses_bundled_graph(self) -> bool:
         return not self.graph_uri
 

@@ -203,6 +203,19 @@ class EmbeddedFalkorDB:
         self._pid, self.port = None, None
         return False
 
+    def kill(self) -> None:
+        """SIGKILL our server process (one that hangs does not answer SIGTERM in time)."""
+        pid = self._pid
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self._state_file.unlink(missing_ok=True)
+        self._pid, self.port = None, None
+
     def alive(self) -> bool:
         """Is our server process running and answering? (A killed child is reaped here.)"""
         if self._pid is None:
@@ -242,19 +255,30 @@ class FalkorExecutor:
     """
 
     dialect: Dialect = FALKORDB
+    socket_timeout_s = 30.0  # a query not answered in this time counts as a hung server
 
     def __init__(self, host: str, port: int, password: str, graph_name: str, server: EmbeddedFalkorDB | None = None) -> None:
         self._host, self._password, self._graph_name = host, password, graph_name
         self._server = server
         self._restart_lock = threading.Lock()
         self._restarting = False
+        self._restart_mutex = threading.Lock()  # one restart at a time (background or at open)
         self.restarts = 0
-        self._connect(port)
+        try:
+            self._connect(port)
+        except DependencyError:
+            if server is None:
+                raise
+            self.restart_now()  # a bundled server that answered PING and then hung
 
     def _connect(self, port: int) -> None:
+        import redis
         from falkordb import FalkorDB
 
-        self._db = FalkorDB(host=self._host, port=port, password=self._password or None, socket_timeout=30)
+        try:
+            self._db = FalkorDB(host=self._host, port=port, password=self._password or None, socket_timeout=self.socket_timeout_s)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise DependencyError(f"graph server at {self._host}:{port} did not answer: {type(exc).__name__}: {exc}") from exc
         self._graph = self._db.select_graph(self._graph_name)
 
     def _recover(self) -> None:
@@ -267,19 +291,28 @@ class FalkorExecutor:
         threading.Thread(target=self._restart, name="graph-restart", daemon=True).start()
 
     def _restart(self) -> None:
-        assert self._server is not None
         try:
-            if not self._server.alive():
-                logger.warning("bundled graph server is down; restarting it")
-                self._server.start()
-                self.restarts += 1
-            self._connect(self._server.port or 0)
-            logger.info("graph connection restored")
+            self.restart_now()
         except Exception:
             logger.exception("restarting the bundled graph server failed; the next failing request tries again")
         finally:
             with self._restart_lock:
                 self._restarting = False
+
+    def restart_now(self) -> None:
+        """Reconnect to the bundled server, starting it again first when it is down or hung.
+
+        A hung server (it has been seen not to answer ``CREATE INDEX`` on a fresh data dir) is
+        killed before the new one starts: two servers must never replay one append-only file."""
+        assert self._server is not None
+        with self._restart_mutex:
+            if not self._server.alive():
+                logger.warning("bundled graph server is down or not answering; restarting it")
+                self._server.kill()
+                self._server.start()
+                self.restarts += 1
+            self._connect(self._server.port or 0)
+        logger.info("graph connection restored")
 
     def run(self, query: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> list[dict[str, Any]]:
         import redis

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import InputError
+from domain.files import replace_atomically
 from domain.names import insurer_brand, name_key
 from graph.store import GraphStore
 
@@ -307,9 +308,7 @@ class FeedPoller:
                 reports.append(report)
                 log.info("status feed %s: %d changed, %d unchanged, %d unmatched, %d ambiguous", source,
                          len(report.changed), len(report.unchanged), len(report.unmatched), len(report.ambiguous))
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(self.state_file)
+        replace_atomically(self.state_file, json.dumps(state, ensure_ascii=False, indent=1))
         return reports
 
     def start(self) -> None:

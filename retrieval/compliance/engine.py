@@ -120,6 +120,11 @@ class _Vectors:
             return out
 
 
+def _excused(rule: Rule, text: str) -> bool:
+    """The rule's own exceptions, or a sentence that quotes the claim to refute it."""
+    return any(u.search(text) for u in rule.unless) or _DEBUNK.search(text) is not None
+
+
 def _unit(v: list[float]) -> list[float]:
     n = math.sqrt(sum(x * x for x in v)) or 1.0
     return [x / n for x in v]
@@ -242,7 +247,7 @@ class Checker:
                         if m.end() == m.start() or negated(text, m.start()):
                             continue
                         clause = clause_at(text, unit, m.start(), m.end())
-                        if any(u.search(unit.text) for u in rule.unless) or _DEBUNK.search(unit.text):
+                        if _excused(rule, unit.text):
                             continue
                         found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
                                                        "pattern", sentence=i, pattern=pattern.pattern)))
@@ -250,7 +255,7 @@ class Checker:
             for rule in rules:
                 for group in rule.concepts:
                     span = _concept_span(text, unit, group, rule.window)
-                    if span is None or any(u.search(unit.text) for u in rule.unless) or _DEBUNK.search(unit.text):
+                    if span is None or _excused(rule, unit.text):
                         continue
                     clause = clause_at(text, unit, *span)
                     found.append((rule, i, Finding(rule, clause.start, clause.end, clause.text, rule.explanation,
@@ -287,7 +292,7 @@ class Checker:
             best = (vectors @ bank.examples[r.id].T).max(axis=1)
             for n in np.nonzero((best >= r.similarity) & (best >= worst + MARGIN))[0]:
                 i, window = pieces[int(n)]
-                if any(u.search(units[i].text) for u in r.unless) or _DEBUNK.search(units[i].text):
+                if _excused(r, units[i].text):
                     continue
                 out.append((r, i, Finding(r, window.start, window.end, window.text, r.explanation, "similarity",
                                           float(best[n]), sentence=i)))
@@ -325,7 +330,7 @@ class Checker:
         for rule in known:
             for n in np.nonzero(probs[rule.id] >= model.add)[0]:
                 i, window = pieces[int(n)]
-                if any(u.search(units[i].text) for u in rule.unless) or _DEBUNK.search(units[i].text):
+                if _excused(rule, units[i].text):
                     continue
                 # the words the rule's patterns know are here, each of them denied (不是零风险)
                 said = [hit for p in rule.patterns for hit in p.finditer(text, window.start, window.end) if hit.end() > hit.start()]

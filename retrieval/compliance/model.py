@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from domain.errors import InputError
+from domain.files import replace_atomically
 from retrieval.compliance.text import sentences, windows
 
 MODEL_FILE = "model.npz"
@@ -199,8 +200,5 @@ def train(items: list[dict[str, Any]], rules: list[str], embed: Callable[[list[s
 def save(model: Model, path: Path) -> str:
     """Write atomically (a check sees the old model or the new one); returns the file's sha256."""
     data = model.to_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".npz.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    replace_atomically(path, data)
     return hashlib.sha256(data).hexdigest()

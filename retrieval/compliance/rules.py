@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from domain.errors import InputError
+from domain.files import replace_atomically
 from domain.refs import article_key, law_key, normalize_article
 from retrieval.compliance.model import MODEL_FILE, Model
 from retrieval.compliance.model import load as load_model
@@ -328,10 +329,6 @@ class RuleStore:
         rule = parse_rule(text, f"rule {rule_id}")
         if rule.id != rule_id:
             raise InputError(f"rule {rule_id}: field id is {rule.id!r}; it must match the rule being saved")
-        self.writable.mkdir(parents=True, exist_ok=True)
-        target = self.writable / f"{rule_id}.yaml"
-        tmp = target.with_suffix(".yaml.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)  # atomic: a check sees the old file or the new one
+        replace_atomically(self.writable / f"{rule_id}.yaml", text)  # a check sees the old file or the new one
         self._signature = None
         return self.book().rules[rule_id]

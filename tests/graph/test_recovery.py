@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -102,6 +103,52 @@ def test_a_graph_server_that_hangs_at_start_up_is_killed_and_started_again(tmp_p
         assert not any("sleep 60" in _cmdline(p) for p in os.listdir("/proc") if p.isdigit()), "the hung start was left running"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("when", ["connect", "schema"])
+def test_a_graph_server_that_hangs_at_open_is_killed_and_started_again(tmp_path: Path, monkeypatch: Any, when: str) -> None:
+    # Seen once in CI: a fresh server answered PING, then never answered CREATE INDEX. Here the
+    # first server is stopped (SIGSTOP) once it has answered PING ("connect": before the client's
+    # INFO; "schema": after it, before the schema): the stack must still open, on a new server,
+    # and the stopped one must be gone (two servers must never replay one append-only file).
+    from graph.falkor import EmbeddedFalkorDB, FalkorExecutor
+
+    monkeypatch.setattr(FalkorExecutor, "socket_timeout_s", 2.0)
+    stopped: list[int] = []
+
+    def hang_once(server: EmbeddedFalkorDB | None) -> None:
+        if not stopped and server is not None and server._pid is not None:  # noqa: SLF001
+            stopped.append(server._pid)  # noqa: SLF001
+            os.kill(server._pid, signal.SIGSTOP)  # noqa: SLF001
+
+    if when == "connect":
+        real_start = EmbeddedFalkorDB.start
+
+        def start(self: EmbeddedFalkorDB) -> None:
+            real_start(self)
+            hang_once(self)
+
+        monkeypatch.setattr(EmbeddedFalkorDB, "start", start)
+    else:
+        real_connect = FalkorExecutor._connect  # noqa: SLF001
+
+        def connect(self: FalkorExecutor, port: int) -> None:
+            real_connect(self, port)
+            hang_once(self._server)  # noqa: SLF001
+
+        monkeypatch.setattr(FalkorExecutor, "_connect", connect)
+    stack = Stack(load_settings(data_dir=tmp_path / "data")).open()
+    try:
+        assert stopped and stack._server is not None and stack._server._pid != stopped[0]  # noqa: SLF001
+        assert stack.graph.executor.restarts == 1
+        stack.graph.ping()
+        assert stack.graph.counts() == {}  # the schema is there, the graph empty
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and Path(f"/proc/{stopped[0]}").exists():
+            time.sleep(0.05)
+        assert not Path(f"/proc/{stopped[0]}").exists(), "the hung graph server was left running"
+    finally:
+        stack.close()
 
 
 def _cmdline(pid: str) -> str:
