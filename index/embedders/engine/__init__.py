@@ -46,10 +46,8 @@ def build(source: Path = SOURCE, out: Path = LIBRARY, compiler: str | None = Non
 
 
 def library() -> Path | None:
-    """The built engine, unless ``BROKERKG_E5_ENGINE=prebuilt`` asks for the wheel's own, or it is
-    missing or older than its source (a rebuilt checkout must not run a stale engine)."""
-    if os.environ.get("BROKERKG_E5_ENGINE", "").strip().lower() == "prebuilt":
-        return None
+    """The built engine, or None when it is missing or older than its source (a checkout whose
+    source changed must not run a stale engine)."""
     try:
         if LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime:
             return LIBRARY
