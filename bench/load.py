@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from procstat import cpu_s, rss_mb  # bench/ (the script's folder)
+from procstat import cpu_s, pct, rss_mb  # bench/ (the script's folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["q"] for line in (ROOT / "tests/golden/questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -92,10 +92,6 @@ def sequential(one: Client, endpoint: str, app_pid: int, gpid: int | None) -> tu
     return p50, (f"{len(seq)} requests, p50 {p50:.1f} ms, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
                  f"CPU per answer {1000 * (app_cpu + graph_cpu) / len(seq):.1f} ms (app {1000 * app_cpu / len(seq):.1f}, "
                  f"graph server {1000 * graph_cpu / len(seq):.1f}) vs wall {1000 * wall / len(seq):.1f} ms")
-
-
-def pct(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
 def main() -> int:

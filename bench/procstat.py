@@ -1,7 +1,8 @@
-"""Memory and CPU time of a process from /proc (Linux), for the benches."""
+"""Memory and CPU time of a process from /proc (Linux), and the one percentile the benches report."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -28,3 +29,13 @@ def cpu_s(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile by nearest rank (the smallest value with at least q of the values at or below
+    it): what every bench here reports as p50/p95/p99."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = math.ceil(q * len(ordered) - 1e-9)  # (- 1e-9: 0.95 * 100 is 95.00000000000001 in floats)
+    return ordered[min(len(ordered), max(1, rank)) - 1]

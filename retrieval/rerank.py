@@ -19,6 +19,7 @@ top candidates and is blended with the deterministic score.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -67,11 +68,14 @@ def leaf_heading(ev: Evidence) -> str:
     return f"{leaf} {_own_title(ev)} {ev.locator}"
 
 
+_TITLE = re.compile(r"[^\s。，；：:,（(]{1,20}")
+
+
 def _own_title(ev: Evidence) -> str:
     text = ev.text.lstrip()
     if not ev.locator or not text.startswith(ev.locator):
         return ""
-    m = re.match(r"[^\s。，；：:,（(]{1,20}", text[len(ev.locator):].lstrip())
+    m = _TITLE.match(text[len(ev.locator):].lstrip())
     return m.group(0) if m else ""
 
 
@@ -80,11 +84,14 @@ def _defines(text: str, query: Query) -> bool:
     head = text[:200]
     for concept in query.concepts:
         for alt in concept.alternatives:
-            if len(alt) >= 2 and alt not in ("定义", "是指") and re.search(
-                rf"(?:^\s*(?:第[零〇一二三四五六七八九十百千\d]+条)?|[。\n]|所称)\s*{re.escape(alt)}[^。，；]{{0,4}}[，,]?\s*是", head
-            ):
+            if len(alt) >= 2 and alt not in ("定义", "是指") and alt in head and _definition(alt).search(head):
                 return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _definition(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:^\s*(?:第[零〇一二三四五六七八九十百千\d]+条)?|[。\n]|所称)\s*{re.escape(term)}[^。，；]{{0,4}}[，,]?\s*是")
 
 
 def rank_key(ev: Evidence) -> tuple[float, int, str]:
