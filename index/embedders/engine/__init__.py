@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from domain.files import replace_atomically
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "e5.c"
 LIBRARY = HERE / "_e5_expanded.so"
@@ -39,9 +41,7 @@ def build(source: Path = SOURCE, out: Path = LIBRARY, compiler: str | None = Non
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{cc} failed on {source}: {done.stderr.strip()[-800:]}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(target, out.with_name(out.name + ".tmp"))
-        os.replace(out.with_name(out.name + ".tmp"), out)
+        replace_atomically(out, target.read_bytes(), mode=0o755)
     return out
 
 
