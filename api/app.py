@@ -7,7 +7,6 @@ every request goes through in api/middleware.py.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,27 +19,37 @@ from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.observability import Metrics, install_masking
 from api.routes import admin, alerts, ask, compliance, documents, health, products, search, ui
-from api.security import KeyStore, RateLimiter
+from api.security import KeyStore, RateLimiter, SharedRateLimiter
 from brokerkg import __version__
+from brokerkg.shared import ProcessLock, ShareClient
 from brokerkg.stack import Stack
 from ingest.status_sync import FeedPoller
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[float, int] | None = None) -> FastAPI:
-    """``owns_stack``: open the stores on start-up and close them on shutdown (``brokerkg serve``);
-    ``rate_limit``: (per minute, burst) instead of the settings'."""
+def create_app(
+    stack: Stack, *, owns_stack: bool = False, rate_limit: tuple[float, int] | None = None, serving: bool = False,
+    shared: ShareClient | None = None, process: int = 0,
+) -> FastAPI:
+    """``owns_stack``: open the stores on start-up and close them on shutdown; ``rate_limit``: (per
+    minute, burst) instead of the settings'; ``serving``: ``brokerkg serve``'s app, which polls the
+    status feeds (in the process owning the data dir) and hands pending alerts over at shutdown;
+    ``shared``: a worker's line to that process (brokerkg/shared.py), whose rate limiter it uses;
+    ``process``: which of ``brokerkg serve --workers N``'s processes this is (0: the owner), in each
+    response's ``X-BrokerKG-Process`` header."""
     install_masking()
     app = FastAPI(title="BrokerKG", version=__version__, lifespan=_lifespan)
     install_error_handlers(app)
     per_minute, burst = rate_limit or (stack.settings.rate_limit_per_minute, stack.settings.rate_limit_burst)
-    app.state.stack, app.state.owns_stack = stack, owns_stack
+    app.state.stack, app.state.owns_stack, app.state.serving = stack, owns_stack, serving
+    app.state.worker, app.state.process = shared is not None, str(process)
     app.state.keys = KeyStore(stack.data_dir)
     app.state.audit = AuditLog(stack.data_dir)
-    app.state.limiter = RateLimiter(per_minute, burst)
+    app.state.limiter = SharedRateLimiter(shared) if shared else RateLimiter(per_minute, burst)
     app.state.metrics = Metrics(stack)
-    app.state.write_lock = threading.Lock()  # ingest, catalog imports and deletes run one at a time
+    # ingest, catalog imports and deletes run one at a time, in whichever process serves them
+    app.state.write_lock = ProcessLock(stack.data_dir / "write.lock")
     app.state.alerts = attach(stack)  # stop-sale alerts for every status change, whichever route made it
     if not app.state.keys.active():
         logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")
@@ -59,14 +68,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # sync routes run in anyio's thread pool (40 threads by default): under load, 32 requests at
     # once contend for the GIL and all finish late; a few at a time, the rest queue in the loop
     anyio.to_thread.current_default_thread_limiter().total_tokens = stack.settings.request_threads
-    poller = _status_poller(app) if owns else None
+    serving = owns or app.state.serving
+    poller = _status_poller(app) if serving and not app.state.worker else None
     try:
         yield
     finally:
         if poller is not None:
             poller.stop()
-        if owns:
+        if serving:
             detach(stack, app.state.alerts, wait_s=5.0)  # what is still pending resumes at the next start
+        if owns:
             stack.close()
 
 

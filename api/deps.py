@@ -7,7 +7,6 @@ role are the table in api/security.py.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from api.alerts.service import AlertService
 from api.audit import AuditLog
 from api.observability import Metrics
 from api.security import Principal, check, principal_for
+from brokerkg.shared import ProcessLock
 from brokerkg.stack import Stack
 from domain.mask import mask_pii
 
@@ -41,9 +41,9 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
-def get_write_lock(request: Request) -> threading.Lock:
-    """Ingest, catalog imports and deletes run one at a time."""
-    lock: threading.Lock = request.app.state.write_lock
+def get_write_lock(request: Request) -> ProcessLock:
+    """Ingest, catalog imports and deletes run one at a time (across the processes serving a data dir)."""
+    lock: ProcessLock = request.app.state.write_lock
     return lock
 
 
@@ -115,7 +115,7 @@ def get_audit_detail(request: Request) -> AuditDetail:
 StackDep = Annotated[Stack, Depends(get_stack)]
 AuditLogDep = Annotated[AuditLog, Depends(get_audit_log)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-WriteLockDep = Annotated[threading.Lock, Depends(get_write_lock)]
+WriteLockDep = Annotated[ProcessLock, Depends(get_write_lock)]
 AuditDep = Annotated[AuditDetail, Depends(get_audit_detail)]
 AlertsDep = Annotated[AlertService, Depends(get_alerts)]
 

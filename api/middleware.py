@@ -58,7 +58,9 @@ class EveryRequest:
                     response.headers["X-Request-ID"] = rid
                     await response(scope, receive, send)
                     return
-                MutableHeaders(scope=message)["X-Request-ID"] = rid
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                headers["X-BrokerKG-Process"] = request.app.state.process  # 0: the data dir's owner; 1…: workers
                 self._observe(request, message["status"], started)
             await send(message)
 

@@ -195,14 +195,34 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key: str) -> None:
+        """One request of ``key``; RateLimitedError (429) when its bucket is empty."""
+        retry = self.retry_after(key)
+        if retry is not None:
+            raise RateLimitedError(f"rate limit reached for key '{key}': retry in {retry} s", retry)
+
+    def retry_after(self, key: str) -> int | None:
+        """Take a token for ``key``: None, or the seconds to wait when there is none."""
         if self.rate <= 0:
-            return
+            return None
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens < 1.0:
-                retry = max(1, int((1.0 - tokens) / self.rate + 0.999))
                 self._buckets[key] = (tokens, now)
-                raise RateLimitedError(f"rate limit reached for key '{key}': retry in {retry} s", retry)
+                return max(1, int((1.0 - tokens) / self.rate + 0.999))
             self._buckets[key] = (tokens - 1.0, now)
+            return None
+
+
+class SharedRateLimiter(RateLimiter):
+    """The rate limiter of the process owning the data dir, used by a worker (brokerkg/shared.py):
+    a key's limit is the same whichever process takes its requests."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(0.0, 0)
+        self._client = client
+
+    def retry_after(self, key: str) -> int | None:
+        retry: int | None = self._client.call("limiter", "retry_after", key)
+        return retry

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from procstat import cpu_s, pct, rss_mb  # bench/ (the script's folder)
+from procstat import children, cpu_s, pct, rss_mb  # bench/ (the script's folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["q"] for line in (ROOT / "tests/golden/questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -48,12 +48,23 @@ def graph_pid(data_dir: Path) -> int | None:
         return None
 
 
+class NoDelay(http.client.HTTPConnection):
+    """http.client sends a request's headers and body in two writes: with Nagle's algorithm on, the
+    body waits for the server's delayed ACK of the headers (up to 40 ms on Linux), which is the
+    client's time, not the server's. Browsers and HTTP libraries set TCP_NODELAY; so does this."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Client:
     """One keep-alive HTTP connection."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.conn = NoDelay("127.0.0.1", port, timeout=30)
+        self.served: Counter[str] = Counter()  # responses per serving process (X-BrokerKG-Process)
 
     def post(self, path: str, body: dict[str, str]) -> int:
         data = json.dumps(body, ensure_ascii=False).encode()
@@ -61,10 +72,11 @@ class Client:
             self.conn.request("POST", path, body=data, headers={"content-type": "application/json"})
             response = self.conn.getresponse()
             response.read()
+            self.served[response.getheader("X-BrokerKG-Process") or "?"] += 1
             return response.status
         except (OSError, http.client.HTTPException):
             self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.conn = NoDelay("127.0.0.1", self.port, timeout=30)
             return 0
 
 
@@ -74,9 +86,30 @@ def request_for(endpoint: str, n: int, q: str) -> tuple[str, dict[str, str]]:
     return "/v1/search", {"query": q}
 
 
-def sequential(one: Client, endpoint: str, app_pid: int, gpid: int | None) -> tuple[float | None, str]:
+def app_cpu_s(pids: list[int]) -> float:
+    return sum(cpu_s(pid) for pid in pids)
+
+
+def wait_for_workers(port: int, workers: int) -> None:
+    """With ``--env BROKERKG_WORKERS=N``: until each process has answered on a connection of its own."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120
+    while len(seen) < workers and time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            seen.add(response.getheader("X-BrokerKG-Process") or "?")
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            conn.close()
+
+
+def sequential(one: Client, endpoint: str, app_pid: list[int], gpid: int | None) -> tuple[float | None, str]:
     """Every question once, one at a time: p50 latency (None on a failure) and a line with CPU per answer."""
-    before = cpu_s(app_pid), cpu_s(gpid)
+    before = app_cpu_s(app_pid), cpu_s(gpid)
     seq: list[float] = []
     t_seq = time.monotonic()
     for n, q in enumerate(QUESTIONS):
@@ -86,7 +119,7 @@ def sequential(one: Client, endpoint: str, app_pid: int, gpid: int | None) -> tu
         if status != 200:
             return None, f"sequential pass: status {status} for {q!r}"
     wall = time.monotonic() - t_seq
-    app_cpu, graph_cpu = cpu_s(app_pid) - before[0], cpu_s(gpid) - before[1]
+    app_cpu, graph_cpu = app_cpu_s(app_pid) - before[0], cpu_s(gpid) - before[1]
     seq.sort()
     p50 = statistics.median(seq)
     return p50, (f"{len(seq)} requests, p50 {p50:.1f} ms, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
@@ -127,15 +160,18 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
                 break
         except OSError:
             time.sleep(0.2)
+    workers = int(dict(item.split("=", 1) for item in a.env).get("BROKERKG_WORKERS", "1"))
+    wait_for_workers(port, workers)
     gpid = graph_pid(a.data_dir)
-    print(f"{cores} cores; server pid {server.pid}, graph server pid {gpid}; endpoint {a.endpoint}; "
+    app = [server.pid] + [pid for pid in children(server.pid) if pid != gpid]  # the owner and its workers
+    print(f"{cores} cores; server pids {app}, graph server pid {gpid}; endpoint {a.endpoint}; "
           f"{len(QUESTIONS)} questions; server env {' '.join(a.env) or '(default)'}")
 
     # 1. sequential pass
     one = Client(port)
     for n, q in enumerate(QUESTIONS[:20]):  # warm-up: lazy parts, first connections
         one.post(*request_for(a.endpoint, n, q))
-    p50, line = sequential(one, a.endpoint, server.pid, gpid)
+    p50, line = sequential(one, a.endpoint, app, gpid)
     if p50 is None:
         print(line)
         return 1
@@ -146,6 +182,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     # 2. load
     results: list[tuple[float, float, int]] = []  # (start offset, ms, status)
     lock = threading.Lock()
+    served: Counter[str] = Counter()
     start = time.monotonic()
     stop = start + a.seconds
 
@@ -159,8 +196,10 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
             status = c.post(path, body)
             with lock:
                 results.append((t0 - start, (time.monotonic() - t0) * 1000, status))
+        with lock:
+            served.update(c.served)
 
-    before = cpu_s(server.pid), cpu_s(gpid)
+    before = app_cpu_s(app), cpu_s(gpid)
     own_before = time.process_time()
     memory: list[float] = []
     threads = [threading.Thread(target=client, args=(i,)) for i in range(a.clients)]
@@ -169,7 +208,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     killed_at = None
     while time.monotonic() < stop:
         now = time.monotonic() - start
-        memory.append(rss_mb(server.pid))
+        memory.append(sum(rss_mb(pid) for pid in app))
         if a.kill_at and killed_at is None and now >= a.kill_at:
             pid = graph_pid(a.data_dir)
             if pid:
@@ -179,11 +218,11 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
-    app_cpu = cpu_s(server.pid) - before[0]
+    app_cpu = app_cpu_s(app) - before[0]
     own_cpu = time.process_time() - own_before
     graph_cpu = cpu_s(gpid) - before[1] if killed_at is None else float("nan")
 
-    p50_after, line_after = sequential(Client(port), a.endpoint, server.pid, graph_pid(a.data_dir))
+    p50_after, line_after = sequential(Client(port), a.endpoint, app, graph_pid(a.data_dir))
     print(f"sequential after the load: {line_after}")
 
     ok = [r for r in results if r[2] == 200]
@@ -210,7 +249,8 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
         print(f"CPU per answer under load: app {1000 * app_cpu / len(ok):.1f} ms + graph server "
               f"{1000 * graph_cpu / len(ok):.1f} ms + these clients {1000 * own_cpu / len(ok):.1f} ms; "
               f"the cores' wall time per answer {1000 * cores * elapsed / len(ok):.1f} ms")
-    print(f"statuses outside the outage: {dict(Counter(r[2] for r in outside))}")
+    print(f"statuses outside the outage: {dict(Counter(r[2] for r in outside))}; "
+          f"responses per serving process: {dict(sorted(served.items()))}")
     if killed_at is not None and recovered_at is not None:
         print(f"graph server killed at {killed_at:.1f} s; last failure at {recovered_at:.1f} s "
               f"(recovered in {recovered_at - killed_at:.1f} s); statuses during the outage: {dict(Counter(r[2] for r in inside))}")

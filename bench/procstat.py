@@ -31,6 +31,17 @@ def cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def children(pid: int) -> list[int]:
+    """The process's children (all its threads'); [] if it is gone."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found.extend(int(c) for c in (task / "children").read_text().split())
+    except OSError:
+        pass
+    return found
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile by nearest rank (the smallest value with at least q of the values at or below
     it): what every bench here reports as p50/p95/p99."""

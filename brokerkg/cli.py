@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -621,16 +623,79 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from brokerkg.shared import SOCKET_NAME, WORKER_ENV, ShareServer, Workers
     from brokerkg.stack import Stack
 
+    attach = os.environ.pop(WORKER_ENV, None)
+    if attach is not None:
+        return _serve_worker(settings, attach)
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, not {workers}")
     stack = Stack(settings).open()
+    share: ShareServer | None = None
+    pool: Workers | None = None
     try:
+        app = create_app(stack, serving=True)
+        config = uvicorn.Config(app, log_level="warning")
+        listener = _listen(host, port)
+        if workers > 1:
+            share = ShareServer(stack.data_dir / SOCKET_NAME, {
+                "index": stack.index, "conversations": stack.retriever.conversations, "limiter": app.state.limiter,
+                "graph": stack,
+            })
+            pool = Workers(workers - 1, listener, share.path, stack.graph_server()).start()
+            logger.info("%d worker processes: %s", workers - 1, ", ".join(map(str, pool.pids)))
         url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         stack.announce(command="brokerkg serve", url=f"http://{url_host}:{port}")
         logger.info("serving on http://%s:%s (data dir %s)", host, port, settings.data_dir)
-        uvicorn.run(create_app(stack), host=host, port=port, log_level="warning")
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        if pool is not None:
+            pool.stop()
+        if share is not None:
+            share.close()
+        stack.close()
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, shared with the workers. Made as asyncio makes its own (protocol
+    IPPROTO_TCP): asyncio sets TCP_NODELAY only on connections accepted from such a socket, and
+    without it every response after a connection's first waits ≈ 40 ms for a delayed ACK."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise BrokerKGError(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BrokerKGError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_worker(settings: Settings, attach: str) -> int:
+    """A worker of ``brokerkg serve --workers N``: the owner's listening socket and stores (brokerkg/shared.py)."""
+    import uvicorn
+
+    from api.app import create_app
+    from brokerkg.shared import ShareClient
+    from brokerkg.stack import Attachment, Stack
+
+    info = json.loads(attach)
+    listener = socket.socket(fileno=int(info["fd"]))
+    attachment = Attachment(Path(info["share"]), info.get("graph_port"), str(info.get("graph_password") or ""))
+    stack = Stack(settings, attachment).open()
+    try:
+        app = create_app(stack, serving=True, shared=ShareClient(attachment.share_socket), process=int(info["process"]))
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     finally:
         stack.close()
     return 0
@@ -670,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the HTTP API and the chat UI")
     p.add_argument("--host", default=None, help="default 127.0.0.1 (BROKERKG_HOST)")
     p.add_argument("--port", type=int, default=None, help="default 8000 (BROKERKG_PORT)")
+    p.add_argument("--workers", type=int, default=None, help="processes serving the data dir (default 1, BROKERKG_WORKERS)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("ask", help="answer one question")

@@ -20,6 +20,7 @@ from domain.alerts import StatusListener
 from domain.errors import BrokerKGError, DataDirBusyError, DependencyError
 
 if TYPE_CHECKING:
+    from brokerkg.shared import ShareClient
     from graph.base import GraphExecutor
     from graph.falkor import EmbeddedFalkorDB
     from graph.store import GraphStore
@@ -55,10 +56,23 @@ class Services:
     checker: Checker
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """How a worker process reaches what the process owning the data dir holds (brokerkg/shared.py):
+    the bundled graph server's port and password (None with Neo4j) and the owner's shared socket."""
+
+    share_socket: Path
+    graph_port: int | None = None
+    graph_password: str = ""
+
+
 class Stack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, attach: Attachment | None = None) -> None:
+        """``attach``: open as a worker of the process that owns the data dir, not as its owner."""
         self.settings = settings
         self.data_dir = settings.data_dir
+        self.attach = attach
+        self._share: ShareClient | None = None  # a worker's line to the owner
         self._lock_fd: int | None = None
         self._server: EmbeddedFalkorDB | None = None
         self._services: Services | None = None
@@ -116,6 +130,7 @@ class Stack:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def open(self) -> Stack:
+        from domain.files import Generation
         from graph.store import GraphStore
         from index.analyzer import Analyzer
         from ingest.pipeline import Ingestor
@@ -126,18 +141,24 @@ class Stack:
         from retrieval.pipeline import Retriever
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
+        if self.attach is None:
+            self._acquire_lock()
+        else:
+            from brokerkg.shared import ShareClient
+
+            self._share = ShareClient(self.attach.share_socket)
         graph: GraphStore | None = None
         index: VectorIndex | None = None
         try:
             graph = GraphStore(self._connect_graph(), self.status_listeners)
-            self._ensure_schema(graph)
+            if self.attach is None:
+                self._ensure_schema(graph)
             embedder = self.make_embedder()
             index = self._vector_index(embedder)
             lexicon = Lexicon.load(self.settings.synonyms_file)
             analyzer = Analyzer()
             analyzer.add_words(lexicon.words(), static=True)
-            linker = Linker(graph, lexicon)
+            linker = Linker(graph, lexicon, Generation(self.data_dir / "generation"))
             analyzer.add_words(linker.product_words())
             prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
             model = self._chat_model()
@@ -149,6 +170,10 @@ class Stack:
                 graph, index, embedder, analyzer, linker, max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
                 proposer=self._proposer(model, prompts),
             )
+            if self._share is not None:
+                from brokerkg.shared import RemoteConversations
+
+                retriever.conversations = RemoteConversations(self._share)
             rules = RuleStore([PACKAGED, self.settings.rules_folder])
             checker = Checker(graph, embedder, linker, rules)
             self._services = Services(graph, index, embedder, analyzer, lexicon, linker, prompts, retriever, ingestor,
@@ -164,7 +189,9 @@ class Stack:
 
     def _close(self, graph: GraphStore | None, index: VectorIndex | None) -> None:
         server, self._server = self._server, None
-        closers = [index.close if index else None, graph.close if graph else None, server.stop if server else None]
+        share, self._share = self._share, None
+        closers = [index.close if index else None, graph.close if graph else None, server.stop if server else None,
+                   share.close if share else None]
         for closer in closers:
             if closer is None:
                 continue
@@ -241,6 +268,10 @@ class Stack:
 
     def _vector_index(self, embedder: Embedder) -> VectorIndex:
         s = self.settings
+        if not s.qdrant_url and self._share is not None:
+            from brokerkg.shared import RemoteIndex
+
+            return RemoteIndex(self._share, embedder.dim)
         if not s.qdrant_url:
             from index.vectors.edge import EdgeIndex
 
@@ -275,6 +306,14 @@ class Stack:
 
     def _connect_graph(self) -> GraphExecutor:
         s = self.settings
+        if s.uses_bundled_graph and self.attach is not None:
+            from graph.falkor import FalkorExecutor
+
+            share = self._share
+            if self.attach.graph_port is None or share is None:
+                raise BrokerKGError("a worker needs the bundled graph server's port from the process owning the data dir")
+            return FalkorExecutor("127.0.0.1", self.attach.graph_port, self.attach.graph_password, s.graph_name,
+                                  relocate=lambda: tuple(share.call("graph", "recover_graph")))
         if s.uses_bundled_graph:
             from graph.falkor import EmbeddedFalkorDB, FalkorExecutor
 
@@ -287,6 +326,25 @@ class Stack:
         return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database, max_retry_s=s.graph_retry_s)
 
     # --- data-dir ownership -------------------------------------------------------------------
+
+    def graph_server(self) -> tuple[int, str] | None:
+        """The bundled graph server's port and password, for the workers of this owner."""
+        if self._server is None or self._server.port is None:
+            return None
+        return self._server.port, self._server.password
+
+    def recover_graph(self) -> tuple[int, str]:
+        """A worker lost its graph connection: the bundled server, started again if it is down or
+        hung (never a second one on the data dir), and where it now listens."""
+        from graph.falkor import FalkorExecutor
+
+        executor = self.graph.executor
+        if isinstance(executor, FalkorExecutor) and self._server is not None:
+            executor.restart_now()
+        found = self.graph_server()
+        if found is None:
+            raise DependencyError("the bundled graph server is not running")
+        return found
 
     @property
     def _owner_file(self) -> Path:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def replace_atomically(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
@@ -17,3 +21,23 @@ def replace_atomically(path: Path, data: bytes | str, *, mode: int = 0o644) -> N
     with os.fdopen(fd, "wb") as fh:
         fh.write(raw)
     os.replace(tmp, path)
+
+
+class Generation:
+    """The data dir's mark of the last write that changed what the catalog names (``generation``,
+    a file): set by the process that writes, read by every process before it trusts its name lists."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def current(self) -> str:
+        try:
+            return self.path.read_text(encoding="ascii")
+        except (FileNotFoundError, UnicodeDecodeError):
+            return ""
+
+    def bump(self) -> None:
+        try:
+            replace_atomically(self.path, f"{os.getpid()}-{time.time_ns()}-{os.urandom(4).hex()}")
+        except OSError as exc:
+            logger.warning("could not mark the catalog changed in %s: %s", self.path, exc)

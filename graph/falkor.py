@@ -20,7 +20,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> Any:
+def die_with_parent() -> Any:
     """A ``preexec_fn`` that has the kernel send the child SIGTERM when the thread that started it
     ends (PR_SET_PDEATHSIG; servers start from ``_LAUNCHER``'s thread); None where prctl is missing."""
     try:
@@ -138,7 +138,7 @@ class EmbeddedFalkorDB:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         ).result()
         self._pid, self.port = proc.pid, port
         deadline = time.monotonic() + self.start_timeout_s
@@ -251,15 +251,19 @@ class FalkorExecutor:
 
     With ``server`` (the bundled one), a lost connection fails the request at once with a
     DependencyError (503 + Retry-After) and restarts the server in the background from its
-    append-only file; the next requests find it back, without restarting the app.
+    append-only file; the next requests find it back, without restarting the app. A worker of
+    ``brokerkg serve --workers N`` has no server of its own: ``relocate`` asks the process that
+    owns it to start it again if it is down, and gives its port and password.
     """
 
     dialect: Dialect = FALKORDB
     socket_timeout_s = 30.0  # a query not answered in this time counts as a hung server
 
-    def __init__(self, host: str, port: int, password: str, graph_name: str, server: EmbeddedFalkorDB | None = None) -> None:
+    def __init__(self, host: str, port: int, password: str, graph_name: str, server: EmbeddedFalkorDB | None = None,
+                 relocate: Callable[[], tuple[int, str]] | None = None) -> None:
         self._host, self._password, self._graph_name = host, password, graph_name
         self._server = server
+        self._relocate = relocate
         self._restart_lock = threading.Lock()
         self._restarting = False
         self._restart_mutex = threading.Lock()  # one restart at a time (background or at open)
@@ -267,6 +271,10 @@ class FalkorExecutor:
         try:
             self._connect(port)
         except DependencyError:
+            if relocate is not None:  # the owner's server moved (started again) since this worker was told its port
+                port, self._password = relocate()
+                self._connect(port)
+                return
             if server is None:
                 raise
             self.restart_now()  # a bundled server that answered PING and then hung
@@ -282,7 +290,7 @@ class FalkorExecutor:
         self._graph = self._db.select_graph(self._graph_name)
 
     def _recover(self) -> None:
-        if self._server is None:
+        if self._server is None and self._relocate is None:
             return
         with self._restart_lock:
             if self._restarting:
@@ -292,7 +300,14 @@ class FalkorExecutor:
 
     def _restart(self) -> None:
         try:
-            self.restart_now()
+            if self._relocate is not None:
+                port, password = self._relocate()
+                with self._restart_mutex:
+                    self._password = password
+                    self._connect(port)
+                logger.info("graph connection restored")
+            else:
+                self.restart_now()
         except Exception:
             logger.exception("restarting the bundled graph server failed; the next failing request tries again")
         finally:

@@ -5,7 +5,7 @@ before retrieval. A question that names its own product or law is left alone; on
 nothing inherits what the previous turn was about when it reads like a follow-up (a pronoun,
 那/那么/还有…, …呢, or simply very short).
 
-Turns are kept in memory per process (bounded, expiring): they hold product ids, names and
+Turns are kept in memory (bounded, expiring; with ``serve --workers`` in the process owning the data dir): they hold product ids, names and
 law titles, never the answer text or personal data.
 """
 
@@ -64,6 +64,16 @@ class ConversationStore:
         with self._lock:
             conv.turns.append(turn)
             del conv.turns[: -self.max_turns]
+
+    def add_to(self, conversation_id: str, turn: Turn) -> None:
+        """``add`` by id, for a turn answered in another process (brokerkg/shared.py)."""
+        with self._lock:
+            conv = self._items.get(conversation_id)
+            if conv is None:
+                conv = self._items[conversation_id] = Conversation(conversation_id)
+            conv.touched = time.monotonic()
+            self._items.move_to_end(conversation_id)
+        self.add(conv, turn)
 
 
 def resolve(question: str, names_something: bool, previous: Turn | None) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from domain.files import Generation
 from domain.names import filing_year, insurer_brand
 from domain.numerals import cn_to_int, int_to_cn
 from domain.refs import ARTICLE_NO, article_key, law_key, normalize_article
@@ -94,10 +95,13 @@ class Linker:
     Product status is never cached: flags read it from the graph on every request.
     """
 
-    def __init__(self, graph: GraphStore, lexicon: Lexicon | None = None) -> None:
+    def __init__(self, graph: GraphStore, lexicon: Lexicon | None = None, generation: Generation | None = None) -> None:
+        """``generation``: the data dir's mark of catalog changes, shared by the processes that serve it."""
         self.graph = graph
         self.lexicon = lexicon or Lexicon.load()
         self._lock = threading.Lock()
+        self._generation = generation
+        self._seen = generation.current() if generation else ""
         self._products: dict[str, _Surface] | None = None
         self._product_lengths: list[int] = []
         self._typos = _TypoIndex({})
@@ -115,6 +119,15 @@ class Linker:
         with self._lock:
             self._products = None
             self._laws = None
+        if self._generation is not None:
+            self._generation.bump()  # the other processes serving this data dir reload too
+
+    def _changed_elsewhere(self) -> None:
+        """Drop the name lists when another process changed the catalog (call with ``_lock`` held)."""
+        if self._generation is not None:
+            now = self._generation.current()
+            if now != self._seen:
+                self._seen, self._products, self._laws = now, None, None
 
     def product_words(self) -> list[str]:
         words: list[str] = []
@@ -152,6 +165,7 @@ class Linker:
 
     def _load_products(self) -> dict[str, _Surface]:
         with self._lock:
+            self._changed_elsewhere()
             if self._products is None:
                 rows = self.graph.list_products()
                 self._products = _product_surfaces(rows)
@@ -174,6 +188,7 @@ class Linker:
 
     def _load_laws(self) -> dict[str, tuple[str, str]]:
         with self._lock:
+            self._changed_elsewhere()
             if self._laws is None:
                 seen: dict[str, set[str]] = {}
                 laws: dict[str, tuple[str, str]] = {}

@@ -71,7 +71,9 @@ def to_point(record: Any) -> IndexPoint:
 
 
 class VectorIndex(Protocol):
-    writes: int  # how many writes this process made (upsert, set_payload, delete): caches key on it
+    @property
+    def writes(self) -> int:
+        """How many writes the index's process made (upsert, set_payload, delete): caches key on it."""
 
     def upsert(self, points: list[IndexPoint]) -> None:
         ...

@@ -1,0 +1,236 @@
+"""``brokerkg serve --workers 2``: two processes on one port and one data dir (brokerkg/shared.py),
+run as a user runs them, with the real stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from brokerkg.cli import _listen
+from tests.conftest import DEMO, run_cli
+
+QUESTION = "畅行意外险意外医疗的免赔额"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _each_process(url: str, send: dict[str, object], processes: int = 2, tries: int = 200,
+                  headers: dict[str, str] | None = None) -> dict[str, httpx.Response]:
+    """POST /v1/ask on fresh connections until each process has answered once: process → its response."""
+    seen: dict[str, httpx.Response] = {}
+    for _ in range(tries):
+        with httpx.Client(timeout=30) as client:  # a new connection: the kernel hands it to either process
+            response = client.post(f"{url}/v1/ask", json=send, headers=headers or {})
+        seen.setdefault(response.headers["X-BrokerKG-Process"], response)
+        if len(seen) == processes:
+            return seen
+    pytest.fail(f"only processes {sorted(seen)} answered in {tries} requests")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+
+
+def _workers(owner: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{owner}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if "brokerkg.cli" in Path(f"/proc/{child}/cmdline").read_text():
+                found.append(int(child))
+    return found
+
+
+def _graph_servers(data: Path) -> list[int]:
+    """The running graph servers started on this data dir."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if b"redis-server" in cmdline and (str(data) in cwd or str(data).encode() in cmdline) and _alive(int(pid)):
+            found.append(int(pid))
+    return found
+
+
+@pytest.fixture()
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    data = tmp_path / "data"
+    port = _port()
+    (tmp_path / "feed").mkdir()
+    env = {**os.environ, "BROKERKG_DATA_DIR": str(data), "BROKERKG_RATE_LIMIT_PER_MINUTE": "1",
+           "BROKERKG_RATE_LIMIT_BURST": "3", "BROKERKG_STATUS_FEEDS": str(tmp_path / "feed"), "BROKERKG_STATUS_POLL_S": "1"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not come up")
+        yield url, data, server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+
+
+def test_two_processes_share_one_data_dir_and_stop_together(served: tuple[str, Path, subprocess.Popen[str]],
+                                                            tmp_path: Path) -> None:
+    url, data, server = served
+    # both processes answer before anything is ingested: each has read the (empty) catalog
+    before = _each_process(url, {"question": QUESTION})
+    assert all(r.status_code == 200 and not r.json()["citations"] for r in before.values())
+
+    # a catalog import lands on one process; the other sees the same index and the new products
+    docs = tmp_path / "docs"
+    (docs / "clauses").mkdir(parents=True)
+    rows = [line for line in (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
+            if line.startswith(("product_id,", "AK-CI-2021,", "HN-ACC-2022,"))]
+    (docs / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for name in ("clauses/hn-acc-2022.html", "clauses/ak-ci-2021.md"):
+        (docs / name).write_bytes((DEMO / name).read_bytes())
+    imported = run_cli(["catalog", "import", str(docs / "catalog.csv")], data)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    after = _each_process(url, {"question": QUESTION})
+    answers = {p: r.json() for p, r in after.items()}
+    assert {a["citations"][0]["locator"] for a in answers.values()} == {"2.3"}
+    assert answers["0"]["answer"] == answers["1"]["answer"]
+    cited = {p: [(c["doc_id"], c["locator"], c.get("product_id")) for c in a["citations"]] for p, a in answers.items()}
+    assert cited["0"] == cited["1"] and cited["0"][0][2] == "HN-ACC-2022"
+
+    # each process links the imported products by their aliases (one keep-alive connection stays on one process)
+    linked: dict[str, str] = {}
+    for n in range(200):
+        with httpx.Client(timeout=30) as client:
+            first = client.post(f"{url}/v1/ask", json={"question": QUESTION, "conversation_id": f"same-{n}"})
+            process = first.headers["X-BrokerKG-Process"]
+            if process in linked:
+                continue
+            follow = client.post(f"{url}/v1/ask", json={"question": "那它的等待期呢？", "conversation_id": f"same-{n}"})
+            assert follow.headers["X-BrokerKG-Process"] == process
+            linked[process] = follow.json()["resolved_question"] or ""
+        if len(linked) == 2:
+            break
+    assert len(linked) == 2 and all("畅行" in q for q in linked.values()), linked
+
+    # a conversation started on one process goes on on the other
+    first = httpx.post(f"{url}/v1/ask", json={"question": QUESTION, "conversation_id": "conv-1"}, timeout=30)
+    started_on = first.headers["X-BrokerKG-Process"]
+    for _ in range(200):
+        with httpx.Client(timeout=30) as client:
+            follow = client.post(f"{url}/v1/ask", json={"question": "那它的等待期呢？", "conversation_id": "conv-1"})
+        if follow.headers["X-BrokerKG-Process"] != started_on:
+            break
+    else:
+        pytest.fail("every follow-up landed on the process that started the conversation")
+    assert "畅行" in (follow.json()["resolved_question"] or ""), follow.json()
+
+    # the owner polls the stop-sale feed; every process flags the product from then on
+    (tmp_path / "feed" / "stop.json").write_text(
+        json.dumps([{"ProductName": "安康安享终身重大疾病保险", "SalesStopTime": "20250831"}], ensure_ascii=False),
+        encoding="utf-8")
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/v1/products/AK-CI-2021", timeout=10).json()["status"] != "discontinued":
+        assert time.monotonic() < deadline, "the status feed was not polled"
+        time.sleep(0.5)
+    flagged = _each_process(url, {"question": "安享重疾的等待期多长"})
+    assert all([f["product_id"] for f in r.json()["flags"]] == ["AK-CI-2021"] for r in flagged.values())
+
+    # the graph server killed: each process gets 503 until the owner has started one new server
+    graph_pid = json.loads((data / "graph" / "server.json").read_text())["pid"]
+    os.kill(graph_pid, signal.SIGKILL)
+    back: set[str] = set()
+    deadline = time.monotonic() + 90
+    while back != {"0", "1"}:
+        assert time.monotonic() < deadline, f"only processes {back} answered again"
+        with httpx.Client(timeout=30) as client:
+            response = client.post(f"{url}/v1/ask", json={"question": QUESTION})
+        assert response.status_code in (200, 503), response.text
+        if response.status_code == 200:
+            back.add(response.headers["X-BrokerKG-Process"])
+        else:
+            time.sleep(0.2)
+    assert _graph_servers(data) == [json.loads((data / "graph" / "server.json").read_text())["pid"]]
+
+    # a worker that dies is started again and answers
+    owner = server.pid
+    (worker,) = _workers(owner)
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [p for p in _workers(owner) if p != worker and _alive(p)] == []:
+        time.sleep(0.2)
+    (restarted,) = [p for p in _workers(owner) if _alive(p)]
+    assert restarted != worker
+    assert {r.status_code for r in _each_process(url, {"question": QUESTION}).values()} == {200}
+
+    # one rate limit per key, whichever process takes the requests (burst 3, 1 a minute)
+    token = run_cli(["keys", "create", "--role", "broker", "--name", "w"], data).stdout.strip()
+    statuses = []
+    for _ in range(6):
+        with httpx.Client(timeout=30) as client:
+            statuses.append(client.post(f"{url}/v1/ask", json={"question": QUESTION},
+                                        headers={"Authorization": f"Bearer {token}"}).status_code)
+    assert statuses == [200, 200, 200, 429, 429, 429]
+
+    # SIGTERM to the owner stops every process: workers, the graph server, the shared socket
+    graph_pid = json.loads((data / "graph" / "server.json").read_text())["pid"]
+    server.terminate()
+    server.wait(timeout=60)
+    assert not _alive(restarted) and not _alive(graph_pid)
+    assert not (data / "share.sock").exists() and not (data / "graph" / "server.json").exists()
+    # the audit chain written by both processes is one unbroken chain
+    audit = run_cli(["audit", "verify"], data)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_the_listening_socket_gives_connections_without_nagle_delay() -> None:
+    """Without TCP_NODELAY on accepted connections, every response after a keep-alive connection's
+    first waited ≈ 40 ms for the client's delayed ACK (measured: 11 ms → 56 ms per answer)."""
+    listener = _listen("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+
+    async def accepted_nodelay() -> int:
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            got.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            value = await asyncio.wait_for(got, 10)
+            writer.close()
+            return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
