@@ -116,3 +116,32 @@ def run_cli(
         # A fresh network namespace has only loopback: the bundled graph server still works, the internet does not.
         command = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, input=input_text)
+
+
+def start_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[str]]:
+    """``brokerkg serve ARGS`` on a free loopback port, as a user starts it: its URL once /healthz
+    answers, and the process (output in ``stdout``; the caller stops it)."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port), *args],
+        env={**os.environ, "BROKERKG_DATA_DIR": str(data_dir), **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return url, server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    server.wait(timeout=30)
+    pytest.fail(f"brokerkg serve did not come up: {server.stdout.read() if server.stdout else ''}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import DEMO, run_cli
+from tests.conftest import DEMO, run_cli, start_server
 
 
 @pytest.fixture()
@@ -92,30 +91,10 @@ def test_catalog_import_rejects_bad_rows_and_imports_the_rest(tmp_path: Path) ->
 
 def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs: Path) -> None:
     import os
-    import socket
-    import subprocess
-    import sys
 
     data = tmp_path / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "BROKERKG_DATA_DIR": str(data)}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    url, server = start_server(data)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("server did not come up")
         # the data dir is owned by the server: the CLI sends its work there
         ingest = run_cli(["ingest", str(docs)], data)
         assert ingest.returncode == 0 and "ingested 4" in ingest.stdout, ingest.stderr

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,9 @@ import httpx
 import pytest
 
 from brokerkg.cli import _listen
-from tests.conftest import DEMO, run_cli
+from tests.conftest import DEMO, run_cli, start_server
 
 QUESTION = "畅行意外险意外医疗的免赔额"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _each_process(url: str, send: dict[str, object], processes: int = 2, tries: int = 200,
@@ -77,25 +69,11 @@ def _graph_servers(data: Path) -> list[int]:
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     data = tmp_path / "data"
-    port = _port()
     (tmp_path / "feed").mkdir()
-    env = {**os.environ, "BROKERKG_DATA_DIR": str(data), "BROKERKG_RATE_LIMIT_PER_MINUTE": "1",
-           "BROKERKG_RATE_LIMIT_BURST": "3", "BROKERKG_STATUS_FEEDS": str(tmp_path / "feed"), "BROKERKG_STATUS_POLL_S": "1"}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    env = {"BROKERKG_RATE_LIMIT_PER_MINUTE": "1", "BROKERKG_RATE_LIMIT_BURST": "3",
+           "BROKERKG_STATUS_FEEDS": str(tmp_path / "feed"), "BROKERKG_STATUS_POLL_S": "1"}
+    url, server = start_server(data, "--workers", "2", env=env)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("server did not come up")
         yield url, data, server
     finally:
         if server.poll() is None:
