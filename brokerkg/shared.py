@@ -36,6 +36,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -88,15 +89,18 @@ class ShareServer:
     """The owner's side: answers workers' calls on ``targets`` (one thread per connection)."""
 
     def __init__(self, path: Path, targets: dict[str, Any]) -> None:
+        """``path``: in the data dir; a data dir whose path is too long for a Unix socket (108
+        bytes on Linux) gets one in a new private temporary folder instead."""
+        self._folder: Path | None = None
+        if len(os.fsencode(path)) > 100:
+            self._folder = Path(tempfile.mkdtemp(prefix="brokerkg-"))  # 0700
+            path = self._folder / path.name
         self.path = path
         self.targets = targets
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # left by an owner that was killed (this one holds the data dir's lock)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)  # 0600: only the data dir's user may connect
-        try:
-            self._sock.bind(str(path))
-        finally:
-            os.umask(old)
+        self._sock.bind(str(path))  # connecting needs write permission: with the usual umask only this user has it
+        os.chmod(path, 0o600)
         self._sock.listen(64)
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="share-server", daemon=True)
@@ -144,6 +148,8 @@ class ShareServer:
             pass
         self._sock.close()
         self.path.unlink(missing_ok=True)
+        if self._folder is not None:
+            self._folder.rmdir()
 
 
 class ShareClient:

@@ -212,3 +212,42 @@ def test_the_listening_socket_gives_connections_without_nagle_delay() -> None:
             return value
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def test_the_shared_socket_answers_only_what_is_shared_and_only_this_user(tmp_path: Path) -> None:
+    import stat
+
+    from brokerkg.shared import ShareClient, ShareServer
+    from domain.errors import BrokerKGError, DependencyError
+
+    class Index:
+        writes = 3
+
+        def count(self) -> int:
+            return 7
+
+        def retrieve(self, ids: list[str]) -> list[str]:
+            raise DependencyError("graph server unavailable")
+
+    deep = tmp_path / ("d" * 90)  # too long a path for a Unix socket: a private temporary folder instead
+    deep.mkdir()
+    for path in (tmp_path / "share.sock", deep / "share.sock"):
+        server = ShareServer(path, {"index": Index()})
+        client = ShareClient(server.path)
+        try:
+            assert stat.S_IMODE(server.path.stat().st_mode) == 0o600
+            assert client.call("index", "count") == 7 and client.call("index", "writes") == 3
+            with pytest.raises(DependencyError, match="unavailable"):  # a 503 in the worker, as in the owner
+                client.call("index", "retrieve", ["a"])
+            with pytest.raises(BrokerKGError, match="not shared: index.__init__"):
+                client.call("index", "__init__")
+            with pytest.raises(BrokerKGError, match="not shared: keys.create"):
+                client.call("keys", "create")
+            assert client.call("index", "count") == 7  # the owner goes on serving
+        finally:
+            client.close()
+            server.close()
+        assert not server.path.exists()
+    import tempfile
+
+    assert not any((p / "share.sock").exists() for p in Path(tempfile.gettempdir()).glob("brokerkg-*"))
