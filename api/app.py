@@ -50,7 +50,8 @@ def create_app(
     app.state.metrics = Metrics(stack)
     # ingest, catalog imports and deletes run one at a time, in whichever process serves them
     app.state.write_lock = ProcessLock(stack.data_dir / "write.lock")
-    app.state.alerts = attach(stack)  # stop-sale alerts for every status change, whichever route made it
+    # stop-sale alerts for every status change, whichever route made it (in a worker: made by the owner)
+    app.state.alerts = attach(stack, relay=(lambda: shared.call("alerts", "wake")) if shared else None)
     if not app.state.keys.active():
         logger.warning("no API keys configured: only loopback clients are accepted (create one: brokerkg keys create --role broker)")
     install_middleware(app)

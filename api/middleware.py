@@ -39,6 +39,8 @@ class EveryRequest:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if request.app.state.serving:
+            request.app.state.stack.sync()  # catalog changes made by the other processes of `serve --workers N`
         rid = new_request_id(request.headers.get("x-request-id"))
         token = request_id.set(rid)
         started = time.perf_counter()

@@ -631,27 +631,28 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return _serve_worker(settings, attach)
     host = args.host or settings.host
     port = args.port or settings.port
-    workers = args.workers or settings.workers
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, not {workers}")
+    workers = settings.workers if args.workers is None else args.workers
+    if not 1 <= workers <= 64:
+        raise InputError(f"--workers must be from 1 to 64, not {workers}")
     stack = Stack(settings).open()
     share: ShareServer | None = None
     pool: Workers | None = None
     try:
         app = create_app(stack, serving=True)
         config = uvicorn.Config(app, log_level="warning")
+        server = uvicorn.Server(config)
         listener = _listen(host, port)
         if workers > 1:
             share = ShareServer(stack.data_dir / SOCKET_NAME, {
                 "index": stack.index, "conversations": stack.retriever.conversations, "limiter": app.state.limiter,
-                "graph": stack,
+                "graph": stack, "alerts": app.state.alerts,
             })
-            pool = Workers(workers - 1, listener, share.path, stack.graph_server()).start()
+            pool = Workers(workers - 1, listener, share.path, stopping=lambda: server.should_exit).start()
             logger.info("%d worker processes: %s", workers - 1, ", ".join(map(str, pool.pids)))
         url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         stack.announce(command="brokerkg serve", url=f"http://{url_host}:{port}")
         logger.info("serving on http://%s:%s (data dir %s)", host, port, settings.data_dir)
-        uvicorn.Server(config).run(sockets=[listener])
+        server.run(sockets=[listener])
     finally:
         if pool is not None:
             pool.stop()
@@ -691,7 +692,7 @@ def _serve_worker(settings: Settings, attach: str) -> int:
 
     info = json.loads(attach)
     listener = socket.socket(fileno=int(info["fd"]))
-    attachment = Attachment(Path(info["share"]), info.get("graph_port"), str(info.get("graph_password") or ""))
+    attachment = Attachment(Path(info["share"]))
     stack = Stack(settings, attachment).open()
     try:
         app = create_app(stack, serving=True, shared=ShareClient(attachment.share_socket), process=int(info["process"]))

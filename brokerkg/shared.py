@@ -10,19 +10,21 @@ socket in the data dir (``share.sock``, mode 0600), what must be one per data di
 - the bundled graph server's recovery: a worker that loses its connection asks the owner, which
   starts the server again if it is down (never two on one data dir) and says where it listens.
 
-Workers reach the bundled graph server directly (it serves many clients), and take the data
-dir's write lock (``write.lock``, an flock) for ingest, catalog imports and deletes, as the
-owner does. A write in one process bumps the data dir's generation (``generation``); the others
-see it before their next product lookup and reload their name lists. The audit log and the
-alert store were already safe across processes (flock, append-only).
+Workers reach the bundled graph server directly (it serves many clients; they learn its port and
+password over the socket), and take the data dir's write lock (``write.lock``, an flock) for
+ingest, catalog imports and deletes, as the owner does. A write in one process bumps the data
+dir's generation (``generation``); every process reads it at the start of each request and
+reloads its name lists and tokenizer words when it moved. A worker records status changes in the
+alert store and wakes the owner, which alone makes alerts and sends webhooks. The audit log and
+the alert store were already safe across processes (flock, append-only).
 
-Crash safety is unchanged: each write still goes graph first, then index, with the same
-two-phase marks; the index only ever changes inside the owner, under its own lock. Workers die
-with the owner (parent-death signal), the owner stops them on SIGTERM or SIGINT and starts
+Crash safety is unchanged: a write is the same two-phase write as in one process
+(ingest/writer.py), and the index only ever changes inside the owner, under its own lock. Workers
+die with the owner (parent-death signal), the owner stops them on SIGTERM or SIGINT and starts
 again one that exits while it serves.
 
 The protocol is pickled tuples behind a 4-byte length, on a socket only this user can open
-(the data dir's owner); nothing here listens on the network.
+(mode 0600, and the owner checks the peer's user id); nothing here listens on the network.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     }),
     "conversations": frozenset({"get", "add_to"}),
     "limiter": frozenset({"retry_after"}),
-    "graph": frozenset({"recover_graph"}),
+    "graph": frozenset({"recover_graph", "graph_server"}),
+    "alerts": frozenset({"wake"}),
 }
 _ITERATORS = frozenset({"payloads", "points", "export"})
 _LEN = struct.Struct("!I")
@@ -83,6 +86,12 @@ def _exactly(sock: socket.socket, n: int) -> bytes:
         parts.append(part)
         got += len(part)
     return b"".join(parts)
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    """The user id of the process at the other end of a Unix socket (SO_PEERCRED: pid, uid, gid)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
 
 
 class ShareServer:
@@ -112,6 +121,10 @@ class ShareServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            if _peer_uid(conn) != os.getuid():  # the file's mode says so too; this holds if the dir is shared
+                logger.warning("refused a connection to %s from another user", self.path)
+                conn.close()
+                continue
             threading.Thread(target=self._serve, args=(conn,), name="share-conn", daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
@@ -283,21 +296,23 @@ WORKER_ENV = "BROKERKG_WORKER_OF"  # set by the owner for its workers only (not 
 
 class Workers:
     """The N-1 worker processes of ``brokerkg serve --workers N``, all accepting on the owner's
-    listening socket. One that exits while the owner serves is started again (not when it keeps
-    failing at start); all are stopped, SIGTERM then SIGKILL, when the owner stops, and die with it
-    if it is killed (parent-death signal)."""
+    listening socket. One that exits while the owner serves is started again, after a pause that
+    doubles while it keeps failing at start (up to a minute); all are stopped, SIGTERM then SIGKILL,
+    when the owner stops, and die with it if it is killed (parent-death signal)."""
 
-    RESTARTS = 5  # a worker that exits this many times in a row within START_S of its start stays down
-    START_S = 30.0
+    START_S = 30.0  # an exit this soon after the start counts as failing at start
+    MAX_PAUSE_S = 60.0
 
-    def __init__(self, count: int, listener: socket.socket, share_socket: Path, graph: tuple[int, str] | None) -> None:
+    def __init__(self, count: int, listener: socket.socket, share_socket: Path,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
+        """``stopping``: the owner is shutting down (its server closes the listener): start no more."""
         self.count = count
-        self._fd = listener.fileno()
-        self._attach = {"fd": self._fd, "share": str(share_socket),
-                        "graph_port": graph[0] if graph else None, "graph_password": graph[1] if graph else ""}
-        self._procs: list[tuple[subprocess.Popen[bytes], float]] = []
-        self._failures = 0
-        self._down: set[int] = set()
+        self._fd = os.dup(listener.fileno())  # the workers' own copy: the owner's server closes its socket first
+        os.set_inheritable(self._fd, True)
+        self._share = str(share_socket)
+        self._stopping = stopping
+        self._procs: list[tuple[subprocess.Popen[bytes] | None, float]] = []
+        self._failures = [0] * count
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="workers", daemon=True)
@@ -309,45 +324,58 @@ class Workers:
 
     @property
     def pids(self) -> list[int]:
-        return [proc.pid for proc, _ in self._procs]
+        return [proc.pid for proc, _ in self._procs if proc is not None]
 
-    def _spawn(self, number: int) -> tuple[subprocess.Popen[bytes], float]:
+    def _spawn(self, number: int) -> tuple[subprocess.Popen[bytes] | None, float]:
         from graph.falkor import die_with_parent
 
-        env = {**os.environ, WORKER_ENV: json.dumps({**self._attach, "process": number})}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "brokerkg.cli", "serve"], env=env, pass_fds=(self._fd,),
-            start_new_session=True,  # a terminal's Ctrl-C reaches the owner, which stops the workers
-            preexec_fn=die_with_parent(),  # tied to this thread, which lives until stop()
-        )
+        env = {**os.environ, WORKER_ENV: json.dumps({"fd": self._fd, "share": self._share, "process": number})}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", "brokerkg.cli", "serve"],  # -P: not the current folder's modules
+                env=env, pass_fds=(self._fd,),
+                start_new_session=True,  # a terminal's Ctrl-C reaches the owner, which stops the workers
+                preexec_fn=die_with_parent(),  # tied to this thread, which lives until stop()
+            )
+        except OSError as exc:  # out of processes or memory: the owner serves on, the next round tries again
+            logger.error("could not start worker %d: %s", number, exc)
+            return None, time.monotonic()
         return proc, time.monotonic()
 
     def _supervise(self) -> None:
         """Runs on one thread for the pool's life: the parent-death signal is tied to the thread that forks."""
-        self._procs = [self._spawn(i + 1) for i in range(self.count)]
-        self._ready.set()
+        try:
+            self._procs = [self._spawn(i + 1) for i in range(self.count)]
+        finally:
+            self._ready.set()
+        due = [0.0] * self.count  # when a worker that exited may start again
         while not self._stop.wait(0.5):
+            if self._stopping():
+                break
+            now = time.monotonic()
             for i, (proc, started) in enumerate(self._procs):
-                code = proc.poll()
-                if code is None or i in self._down or self._stop.is_set():
+                code = proc.poll() if proc is not None else -1
+                if code is None:
                     continue
-                quick = time.monotonic() - started < self.START_S
-                self._failures = self._failures + 1 if quick else 0
-                if self._failures >= self.RESTARTS:
-                    logger.error("worker pid %d exited with %s; %d quick exits in a row, not starting it again",
-                                 proc.pid, code, self._failures)
-                    self._down.add(i)
-                    continue
-                logger.warning("worker pid %d exited with %s; starting it again", proc.pid, code)
-                self._procs[i] = self._spawn(i + 1)
+                if not due[i]:
+                    quick = now - started < self.START_S
+                    self._failures[i] = self._failures[i] + 1 if quick else 0
+                    pause = min(self.MAX_PAUSE_S, 2.0 ** self._failures[i] - 1)
+                    due[i] = now + pause
+                    logger.warning("worker %d (pid %s) exited with %s; starting it again in %.0f s", i + 1,
+                                   proc.pid if proc else "-", code, pause)
+                if now >= due[i]:
+                    due[i] = 0.0
+                    self._procs[i] = self._spawn(i + 1)
         self._terminate()
 
     def _terminate(self, timeout_s: float = 10.0) -> None:
-        for proc, _ in self._procs:
+        running = [proc for proc, _ in self._procs if proc is not None]
+        for proc in running:
             if proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + timeout_s
-        for proc, _ in self._procs:
+        for proc in running:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -358,3 +386,4 @@ class Workers:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        os.close(self._fd)

@@ -59,11 +59,9 @@ class Services:
 @dataclass(frozen=True)
 class Attachment:
     """How a worker process reaches what the process owning the data dir holds (brokerkg/shared.py):
-    the bundled graph server's port and password (None with Neo4j) and the owner's shared socket."""
+    the owner's shared socket, which also says where the bundled graph server listens."""
 
     share_socket: Path
-    graph_port: int | None = None
-    graph_password: str = ""
 
 
 class Stack:
@@ -310,9 +308,11 @@ class Stack:
             from graph.falkor import FalkorExecutor
 
             share = self._share
-            if self.attach.graph_port is None or share is None:
-                raise BrokerKGError("a worker needs the bundled graph server's port from the process owning the data dir")
-            return FalkorExecutor("127.0.0.1", self.attach.graph_port, self.attach.graph_password, s.graph_name,
+            where = share.call("graph", "graph_server") if share is not None else None
+            if share is None or where is None:
+                raise BrokerKGError("the process owning the data dir runs no bundled graph server")
+            port, password = where  # over the 0600 socket: the password is never in a worker's environment
+            return FalkorExecutor("127.0.0.1", port, password, s.graph_name,
                                   relocate=lambda: tuple(share.call("graph", "recover_graph")))
         if s.uses_bundled_graph:
             from graph.falkor import EmbeddedFalkorDB, FalkorExecutor
@@ -326,6 +326,14 @@ class Stack:
         return BoltExecutor.connect(s.graph_uri, s.graph_user, s.graph_password, s.graph_database, max_retry_s=s.graph_retry_s)
 
     # --- data-dir ownership -------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Take in what another process serving this data dir changed in the catalog (``serve
+        --workers N``): the linker's name lists and the tokenizer's words. Called per request; one
+        small file read when nothing changed."""
+        services = self._services
+        if services is not None and services.linker.changed_elsewhere():
+            services.analyzer.add_words(services.linker.product_words())
 
     def graph_server(self) -> tuple[int, str] | None:
         """The bundled graph server's port and password, for the workers of this owner."""

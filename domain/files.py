@@ -36,8 +36,12 @@ class Generation:
         except (FileNotFoundError, UnicodeDecodeError):
             return ""
 
-    def bump(self) -> None:
+    def bump(self) -> str:
+        """A new mark; returned (the current one if it could not be written, which is logged)."""
+        mark = f"{os.getpid()}-{time.time_ns()}-{os.urandom(4).hex()}"
         try:
-            replace_atomically(self.path, f"{os.getpid()}-{time.time_ns()}-{os.urandom(4).hex()}")
+            replace_atomically(self.path, mark)
         except OSError as exc:
             logger.warning("could not mark the catalog changed in %s: %s", self.path, exc)
+            return self.current()
+        return mark

@@ -206,6 +206,8 @@ def import_catalog(
         report.documents.merge(ingestor.ingest(list(product_of), "clause", "public", product_of, on_progress))
     for row in parsed.rows:
         order_filings(ingestor, row.product_id, [d for d in row.documents if d in product_of])
+    if any(row.documents for row in parsed.rows):
+        ingestor.namer.invalidate()  # the filings just ordered
     return report
 
 

@@ -69,8 +69,8 @@ class ConversationStore:
         """``add`` by id, for a turn answered in another process (brokerkg/shared.py)."""
         with self._lock:
             conv = self._items.get(conversation_id)
-            if conv is None:
-                conv = self._items[conversation_id] = Conversation(conversation_id)
+            if conv is None:  # expired meanwhile, or one this store never handed out (a chat completion's)
+                return
             conv.touched = time.monotonic()
             self._items.move_to_end(conversation_id)
         self.add(conv, turn)

@@ -119,15 +119,20 @@ class Linker:
         with self._lock:
             self._products = None
             self._laws = None
-        if self._generation is not None:
-            self._generation.bump()  # the other processes serving this data dir reload too
+            if self._generation is not None:
+                self._seen = self._generation.bump()  # the other processes serving this data dir reload too
 
-    def _changed_elsewhere(self) -> None:
-        """Drop the name lists when another process changed the catalog (call with ``_lock`` held)."""
-        if self._generation is not None:
-            now = self._generation.current()
-            if now != self._seen:
-                self._seen, self._products, self._laws = now, None, None
+    def changed_elsewhere(self) -> bool:
+        """Did another process serving this data dir change the catalog since this one last looked?
+        If so the name lists are dropped (reloaded at their next use) and True is returned once."""
+        if self._generation is None:
+            return False
+        now = self._generation.current()
+        with self._lock:
+            if now == self._seen:
+                return False
+            self._seen, self._products, self._laws = now, None, None
+            return True
 
     def product_words(self) -> list[str]:
         words: list[str] = []
@@ -165,7 +170,6 @@ class Linker:
 
     def _load_products(self) -> dict[str, _Surface]:
         with self._lock:
-            self._changed_elsewhere()
             if self._products is None:
                 rows = self.graph.list_products()
                 self._products = _product_surfaces(rows)
@@ -188,7 +192,6 @@ class Linker:
 
     def _load_laws(self) -> dict[str, tuple[str, str]]:
         with self._lock:
-            self._changed_elsewhere()
             if self._laws is None:
                 seen: dict[str, set[str]] = {}
                 laws: dict[str, tuple[str, str]] = {}

@@ -118,9 +118,10 @@ def run_cli(
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, input=input_text)
 
 
-def start_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[str]]:
+def start_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[str], Path]:
     """``brokerkg serve ARGS`` on a free loopback port, as a user starts it: its URL once /healthz
-    answers, and the process (output in ``stdout``; the caller stops it)."""
+    answers, the process (the caller stops it) and the file its output goes to (a pipe nobody
+    reads would stop the server once full)."""
     import socket
     import time
 
@@ -129,19 +130,22 @@ def start_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port), *args],
-        env={**os.environ, "BROKERKG_DATA_DIR": str(data_dir), **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    log = data_dir.parent / f"serve-{port}.log"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "brokerkg"), "serve", "--port", str(port), *args],
+            env={**os.environ, "BROKERKG_DATA_DIR": str(data_dir), **(env or {})},
+            stdout=out, stderr=subprocess.STDOUT, text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url, server
+                return url, server, log
         except httpx.HTTPError:
             time.sleep(0.2)
     server.kill()
     server.wait(timeout=30)
-    pytest.fail(f"brokerkg serve did not come up: {server.stdout.read() if server.stdout else ''}")
+    pytest.fail(f"brokerkg serve did not come up: {log.read_text()}")

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,10 @@ def recipient_key(key_id: str, broker: str | None) -> str:
 
 
 class AlertService:
-    def __init__(self, data_dir: Path, settings: Settings) -> None:
+    def __init__(self, data_dir: Path, settings: Settings, relay: Callable[[], None] | None = None) -> None:
+        """``relay``: a worker of ``brokerkg serve --workers N`` records status changes and wakes the
+        owner's service with it; only the owner makes alerts and sends webhooks (none sent twice)."""
+        self.relay = relay
         self.store = AlertStore(data_dir)
         self.audit = AuditLog(data_dir)
         self.keys = KeyStore(data_dir)
@@ -67,13 +71,15 @@ class AlertService:
         self.webhooks = WebhookSender(self.store, WebhookPolicy(
             urls, settings.alert_webhook_secret, settings.alert_webhook_attempts, settings.alert_webhook_backoff_s,
             settings.alert_webhook_timeout_s,
-        )) if urls else None
+        )) if urls and relay is None else None
         self._cond = threading.Condition()
         self._queued = 0
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="stop-sale-alerts", daemon=True)
 
     def start(self) -> AlertService:
+        if self.relay is not None:
+            return self
         with self._cond:
             self._queued += len(self.store.state().pending_events())  # left over from a crash or a CLI run
         self._thread.start()
@@ -91,6 +97,16 @@ class AlertService:
         except BrokerKGError as exc:  # the change itself stands; say loudly that no alert will follow
             logger.error("stop-sale alerts for %s not recorded: %s", event.product_id, exc)
             return
+        if self.relay is not None:
+            try:
+                self.relay()
+            except BrokerKGError as exc:  # recorded: the owner takes it at its next wake or start
+                logger.warning("stop-sale alerts for %s wait for the owning process: %s", event.product_id, exc)
+            return
+        self.wake()
+
+    def wake(self) -> None:
+        """Changes were recorded (here or by a worker): process them."""
         with self._cond:
             self._queued += 1
             self._cond.notify_all()
@@ -248,14 +264,15 @@ def _successor_text(successor: dict[str, Any] | None) -> str | None:
     return f"{successor['name']}（{successor['product_id']}）" if successor else None
 
 
-def attach(stack: Stack, settings: Settings | None = None) -> AlertService:
+def attach(stack: Stack, settings: Settings | None = None, relay: Callable[[], None] | None = None) -> AlertService:
     """The data dir's one alert service, started and listening to the stack's status changes;
-    ``settings`` instead of the stack's when it starts (a test's webhooks)."""
+    ``settings`` instead of the stack's when it starts (a test's webhooks); ``relay``: a worker's
+    (AlertService)."""
     with _SERVICES_GUARD:
         where = str(stack.data_dir.resolve())
         service = _SERVICES.get(where)
         if service is None or service._stopped:
-            service = _SERVICES[where] = AlertService(stack.data_dir, settings or stack.settings).start()
+            service = _SERVICES[where] = AlertService(stack.data_dir, settings or stack.settings, relay).start()
         if service.on_status not in stack.status_listeners:
             stack.status_listeners.append(service.on_status)
         return service

@@ -243,7 +243,7 @@ class RuleStore:
     def __init__(self, folders: Iterable[Path]) -> None:
         self.folders = [Path(f) for f in folders]
         self._lock = threading.Lock()
-        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._signature: tuple[tuple[str, int, int, int], ...] | None = None
         self._book = RuleBook()
         self._last_good: dict[str, Rule] = {}
         self._last_model: Model | None = None
@@ -261,14 +261,16 @@ class RuleStore:
                                 if (p.suffix in (".yaml", ".yml") or p.name in (BACKGROUND, MODEL_FILE)) and p.is_file())
         return files
 
-    def _signature_now(self, files: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    def _signature_now(self, files: list[Path]) -> tuple[tuple[str, int, int, int], ...]:
+        """Name, time, size and inode: a rule rewritten (a new file renamed over it) within one tick
+        of the clock, at the same size, is still seen as changed (by every process serving the dir)."""
         out = []
         for p in files:
             try:
                 st = p.stat()
             except OSError:
                 continue
-            out.append((str(p), st.st_mtime_ns, st.st_size))
+            out.append((str(p), st.st_mtime_ns, st.st_size, st.st_ino))
         return tuple(out)
 
     def book(self) -> RuleBook:

@@ -93,7 +93,7 @@ def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs:
     import os
 
     data = tmp_path / "data"
-    url, server = start_server(data)
+    url, server, log = start_server(data)
     try:
         # the data dir is owned by the server: the CLI sends its work there
         ingest = run_cli(["ingest", str(docs)], data)
@@ -109,7 +109,7 @@ def test_serve_answers_and_cli_talks_to_the_running_server(tmp_path: Path, docs:
         server.wait(timeout=30)
     # a clean stop: the stores closed and the graph server stopped by the app, not left running
     assert not (data / "graph" / "server.json").exists()
-    assert "bundled graph server stopped" in (server.stdout.read() if server.stdout else "")
+    assert "bundled graph server stopped" in log.read_text()
     with pytest.raises(ProcessLookupError):
         os.kill(graph_pid, 0)
     # state survives the restart of the app and of its graph server
