@@ -273,3 +273,26 @@ def test_the_shared_socket_answers_only_what_is_shared_and_only_this_user(tmp_pa
     import tempfile
 
     assert not any((p / "share.sock").exists() for p in Path(tempfile.gettempdir()).glob("brokerkg-*"))
+
+
+def test_workers_and_the_graph_server_die_with_a_killed_owner(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    url, server, _ = start_server(data, "--workers", "2")
+    try:
+        _each_process(url, {"question": QUESTION})  # the worker is up
+        (worker,) = _workers(server.pid)
+        graph_pid = json.loads((data / "graph" / "server.json").read_text())["pid"]
+    finally:
+        server.kill()  # SIGKILL: no handler runs in the owner
+        server.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _alive(worker) or _alive(graph_pid):
+        assert time.monotonic() < deadline, "a worker or the graph server outlived the killed owner"
+        time.sleep(0.2)
+    # the next owner starts cleanly on the same data dir (the stale socket file is replaced)
+    url, server, _ = start_server(data, "--workers", "2")
+    try:
+        assert {r.status_code for r in _each_process(url, {"question": QUESTION}).values()} == {200}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
