@@ -1,4 +1,4 @@
-"""More than one serving process per data dir: one owner, N-1 workers, one listening socket.
+"""More than one serving process per data dir: one owner, N-1 workers, one port.
 
 The embedded vector shard (Qdrant Edge) opens in one process only. ``brokerkg serve --workers N``
 keeps it there: the owner opens the stores as a single server does and shares, over a Unix
@@ -303,16 +303,19 @@ class Workers:
     START_S = 30.0  # an exit this soon after the start counts as failing at start
     MAX_PAUSE_S = 60.0
 
-    def __init__(self, count: int, listener: socket.socket, share_socket: Path,
+    def __init__(self, listeners: list[socket.socket], share_socket: Path,
                  stopping: Callable[[], bool] = lambda: False) -> None:
-        """``stopping``: the owner is shutting down (its server closes the listener): start no more."""
-        self.count = count
-        self._fd = os.dup(listener.fileno())  # the workers' own copy: the owner's server closes its socket first
-        os.set_inheritable(self._fd, True)
+        """``listeners``: one per worker (the port's SO_REUSEPORT group), held here too, so that the
+        connections the kernel gives a worker that is being started again wait for it in its queue;
+        ``stopping``: the owner is shutting down: start no more."""
+        self.count = len(listeners)
+        self._fds = [os.dup(listener.fileno()) for listener in listeners]
+        for fd in self._fds:
+            os.set_inheritable(fd, True)
         self._share = str(share_socket)
         self._stopping = stopping
         self._procs: list[tuple[subprocess.Popen[bytes] | None, float]] = []
-        self._failures = [0] * count
+        self._failures = [0] * self.count
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="workers", daemon=True)
@@ -329,11 +332,12 @@ class Workers:
     def _spawn(self, number: int) -> tuple[subprocess.Popen[bytes] | None, float]:
         from graph.falkor import die_with_parent
 
-        env = {**os.environ, WORKER_ENV: json.dumps({"fd": self._fd, "share": self._share, "process": number})}
+        fd = self._fds[number - 1]
+        env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "share": self._share, "process": number})}
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-P", "-m", "brokerkg.cli", "serve"],  # -P: not the current folder's modules
-                env=env, pass_fds=(self._fd,),
+                env=env, pass_fds=(fd,),
                 start_new_session=True,  # a terminal's Ctrl-C reaches the owner, which stops the workers
                 preexec_fn=die_with_parent(),  # tied to this thread, which lives until stop()
             )
@@ -386,4 +390,5 @@ class Workers:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        os.close(self._fd)
+        for fd in self._fds:
+            os.close(fd)

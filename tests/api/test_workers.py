@@ -215,7 +215,7 @@ def test_two_processes_share_one_data_dir_and_stop_together(served: tuple[str, P
 def test_the_listening_socket_gives_connections_without_nagle_delay() -> None:
     """Without TCP_NODELAY on accepted connections, every response after a keep-alive connection's
     first waited ≈ 40 ms for the client's delayed ACK (measured: 11 ms → 56 ms per answer)."""
-    listener = _listen("127.0.0.1", 0)
+    (listener,) = _listen("127.0.0.1", 0)
     port = listener.getsockname()[1]
 
     async def accepted_nodelay() -> int:
@@ -296,3 +296,33 @@ def test_workers_and_the_graph_server_die_with_a_killed_owner(tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_each_process_gets_its_own_share_of_new_connections_and_no_one_else_gets_the_port() -> None:
+    from domain.errors import BrokerKGError
+
+    group = _listen("127.0.0.1", 0, 2)
+    port = group[0].getsockname()[1]
+    clients = []
+    try:
+        assert [s.getsockname()[1] for s in group] == [port, port]
+        for _ in range(64):
+            clients.append(socket.create_connection(("127.0.0.1", port)))
+        taken = []
+        for listener in group:
+            listener.setblocking(False)
+            n = 0
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                n += 1
+            taken.append(n)
+        assert sum(taken) == 64 and min(taken) > 0, taken  # spread by the kernel, not all to one process
+        with pytest.raises(BrokerKGError, match=f"cannot listen on 127.0.0.1:{port}"):
+            _listen("127.0.0.1", port, 2)  # a second server on the port would silently share its traffic
+    finally:
+        for sock in [*clients, *group]:
+            sock.close()
