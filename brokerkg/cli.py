@@ -711,7 +711,7 @@ def _listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
 
 
 def _serve_worker(settings: Settings, attach: str) -> int:
-    """A worker of ``brokerkg serve --workers N``: the owner's listening socket and stores (brokerkg/shared.py)."""
+    """A worker of ``brokerkg serve --workers N``: its socket on the port, made by the owner, and the owner's stores (brokerkg/shared.py)."""
     import uvicorn
 
     from api.app import create_app

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="`brokerkg serve` address (0.0.0.0 in a container).")
     port: int = Field(8000, description="`brokerkg serve` port.")
     workers: int = Field(
-        1, ge=1, le=64, description="`brokerkg serve` processes on one listening socket: the first owns the data dir, "
+        1, ge=1, le=64, description="`brokerkg serve` processes on one port: the first owns the data dir, "
         "the others share its vector index, conversations and rate limits (docs/scaling.md). More than one pays when "
         "one process is bound by Python's GIL (repeated questions, more than 2 cores)."
     )

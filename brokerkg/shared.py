@@ -295,8 +295,8 @@ WORKER_ENV = "BROKERKG_WORKER_OF"  # set by the owner for its workers only (not 
 
 
 class Workers:
-    """The N-1 worker processes of ``brokerkg serve --workers N``, all accepting on the owner's
-    listening socket. One that exits while the owner serves is started again, after a pause that
+    """The N-1 worker processes of ``brokerkg serve --workers N``, each accepting on its own socket
+    of the port's SO_REUSEPORT group. One that exits while the owner serves is started again, after a pause that
     doubles while it keeps failing at start (up to a minute); all are stopped, SIGTERM then SIGKILL,
     when the owner stops, and die with it if it is killed (parent-death signal)."""
 
