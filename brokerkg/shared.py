@@ -296,9 +296,10 @@ WORKER_ENV = "BROKERKG_WORKER_OF"  # set by the owner for its workers only (not 
 
 class Workers:
     """The N-1 worker processes of ``brokerkg serve --workers N``, each accepting on its own socket
-    of the port's SO_REUSEPORT group. One that exits while the owner serves is started again, after a pause that
-    doubles while it keeps failing at start (up to a minute); all are stopped, SIGTERM then SIGKILL,
-    when the owner stops, and die with it if it is killed (parent-death signal)."""
+    of the port's SO_REUSEPORT group (connections the kernel gives a worker that is not up yet wait
+    in its socket's queue). One that exits while the owner serves is started again, after a pause
+    that doubles while it keeps failing at start (up to a minute); all are stopped, SIGTERM then
+    SIGKILL, when the owner stops, and die with it if it is killed (parent-death signal)."""
 
     START_S = 30.0  # an exit this soon after the start counts as failing at start
     MAX_PAUSE_S = 60.0
