@@ -676,9 +676,11 @@ def _listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
     bind first checks that no other server holds the port: a re-usable port would otherwise let a
     second server on it silently share this one's traffic."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except OSError as exc:
         raise BrokerKGError(f"cannot listen on {host}:{port}: {exc}") from exc
+    # a name with both kinds of address (localhost): the IPv4 one, where the CLI and most clients go
+    family, kind, proto, _, address = next((a for a in found if a[0] == socket.AF_INET), found[0])
 
     def bind(reuse_port: bool) -> socket.socket:
         sock = socket.socket(family, kind, proto)
