@@ -220,7 +220,7 @@ class RemoteIndex:
         self.dim = dim
 
     def __getattr__(self, method: str) -> Any:
-        if method not in ALLOWED["index"] or method in _ITERATORS or method == "writes":
+        if method not in ALLOWED["index"]:  # (writes and the iterators are defined below)
             raise AttributeError(method)
         return lambda *args, **kwargs: self._client.call("index", method, *args, **kwargs)
 

@@ -271,13 +271,9 @@ class FalkorExecutor:
         try:
             self._connect(port)
         except DependencyError:
-            if relocate is not None:  # the owner's server moved (started again) since this worker was told its port
-                port, self._password = relocate()
-                self._connect(port)
-                return
-            if server is None:
+            if server is None and relocate is None:
                 raise
-            self.restart_now()  # a bundled server that answered PING and then hung
+            self.restart_now()  # a bundled server that answered PING and then hung, or a worker's moved
 
     def _connect(self, port: int) -> None:
         import redis
@@ -300,14 +296,7 @@ class FalkorExecutor:
 
     def _restart(self) -> None:
         try:
-            if self._relocate is not None:
-                port, password = self._relocate()
-                with self._restart_mutex:
-                    self._password = password
-                    self._connect(port)
-                logger.info("graph connection restored")
-            else:
-                self.restart_now()
+            self.restart_now()
         except Exception:
             logger.exception("restarting the bundled graph server failed; the next failing request tries again")
         finally:
@@ -319,8 +308,13 @@ class FalkorExecutor:
 
         A hung server (it has been seen not to answer ``CREATE INDEX`` on a fresh data dir) is
         killed before the new one starts: two servers must never replay one append-only file."""
-        assert self._server is not None
         with self._restart_mutex:
+            if self._relocate is not None:  # a worker's: the owner restarts the server if need be, and says where
+                port, self._password = self._relocate()
+                self._connect(port)
+                logger.info("graph connection restored")
+                return
+            assert self._server is not None
             if not self._server.alive():
                 logger.warning("bundled graph server is down or not answering; restarting it")
                 self._server.kill()
