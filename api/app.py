@@ -21,8 +21,9 @@ from api.observability import Metrics, install_masking
 from api.routes import admin, alerts, ask, compliance, documents, health, products, search, ui
 from api.security import KeyStore, RateLimiter, SharedRateLimiter
 from brokerkg import __version__
-from brokerkg.shared import ProcessLock, ShareClient
+from brokerkg.shared import ShareClient
 from brokerkg.stack import Stack
+from domain.files import ProcessLock
 from ingest.status_sync import FeedPoller
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def create_app(
     app.state.limiter = SharedRateLimiter(shared) if shared else RateLimiter(per_minute, burst)
     app.state.metrics = Metrics(stack)
     # ingest, catalog imports and deletes run one at a time, in whichever process serves them
-    app.state.write_lock = ProcessLock(stack.data_dir / "write.lock")
+    app.state.write_lock = ProcessLock.at(stack.data_dir / "write.lock")
     # stop-sale alerts for every status change, whichever route made it (in a worker: made by the owner)
     app.state.alerts = attach(stack, relay=(lambda: shared.call("alerts", "wake")) if shared else None)
     if not app.state.keys.active():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import BrokerKGError
-from domain.files import replace_atomically
+from domain.files import ProcessLock, replace_atomically
 
 GENESIS = "0" * 64
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 def _digest(record: dict[str, Any]) -> str:
@@ -67,9 +64,7 @@ class AuditLog:
         self.path = self.dir / "audit.jsonl"
         self.head_path = self.dir / "head.json"
         self.lock_path = self.dir / "audit.lock"
-        # One lock per log file in this process; an flock on audit.lock across processes.
-        with _LOCKS_GUARD:
-            self._lock = _LOCKS.setdefault(str(self.path.resolve()), threading.Lock())
+        self._lock = ProcessLock.at(self.lock_path)  # threads, apps and processes on one log
 
     def _head(self) -> tuple[int, str]:
         if self.head_path.exists():
@@ -82,26 +77,18 @@ class AuditLog:
 
         ``at``: the record's time (default now), the one clock parameter, for records written on
         behalf of an earlier moment (tests of the alerts' look-back window, imports)."""
-        import fcntl
-
-        with self._lock:
-            try:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                try:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                    seq, prev = self._head()  # re-read: another writer may have appended
-                    record = {"seq": seq + 1, "time": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds"), **entry,
-                              "prev": prev}
-                    record["hash"] = _digest(record)
-                    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-                    append_fsynced(self.path, line)
-                    replace_atomically(self.head_path, json.dumps({"seq": record["seq"], "hash": record["hash"]}))
-                finally:
-                    os.close(lock_fd)
-            except OSError as exc:
-                raise BrokerKGError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
-            return record
+        try:
+            with self._lock:
+                seq, prev = self._head()  # re-read: another writer may have appended
+                record = {"seq": seq + 1, "time": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds"), **entry,
+                          "prev": prev}
+                record["hash"] = _digest(record)
+                line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+                append_fsynced(self.path, line)
+                replace_atomically(self.head_path, json.dumps({"seq": record["seq"], "hash": record["hash"]}))
+        except OSError as exc:
+            raise BrokerKGError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
+        return record
 
     def records(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():

@@ -16,8 +16,8 @@ from api.alerts.service import AlertService
 from api.audit import AuditLog
 from api.observability import Metrics
 from api.security import Principal, check, principal_for
-from brokerkg.shared import ProcessLock
 from brokerkg.stack import Stack
+from domain.files import ProcessLock
 from domain.mask import mask_pii
 
 

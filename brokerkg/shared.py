@@ -29,7 +29,6 @@ The protocol is pickled tuples behind a 4-byte length, on a socket only this use
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -256,39 +255,6 @@ class RemoteConversations(ConversationStore):
     def add(self, conv: Conversation, turn: Turn) -> None:
         self._client.call("conversations", "add_to", conv.id, turn)
         conv.turns.append(turn)
-
-
-class ProcessLock:
-    """A lock for threads and processes alike (an flock on ``path`` while held): ``with lock:``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-
-    def __enter__(self) -> ProcessLock:
-        self._thread_lock.acquire()
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # another process's write waits here
-            except BaseException:
-                os.close(fd)
-                raise
-        except BaseException:
-            self._thread_lock.release()
-            raise
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fd, self._fd = self._fd, None
-        try:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-        finally:
-            self._thread_lock.release()
 
 
 WORKER_ENV = "BROKERKG_WORKER_OF"  # set by the owner for its workers only (not a setting)

@@ -129,9 +129,10 @@ class Reranker:
                     f["generic"] = -0.7
                 else:
                     title = str(ev.payload.get("title", ""))
-                    # a law before the court's interpretation of it or an industry standard (疾病定义使用规范)
-                    below_law = _INTERPRETATION.match(title) or _STANDARD.search(title)
-                    f["generic"] = 0.75 if below_law and not laws else 1.0
+                    # a law before the court's interpretation of it, and both before an industry
+                    # standard (疾病定义使用规范), which governs one line of products' wordings
+                    below_law = 0.75 if _INTERPRETATION.match(title) else 0.5 if _STANDARD.search(title) else 1.0
+                    f["generic"] = below_law if not laws else 1.0
             if laws and ev.doc_id in laws:
                 f["law"] = 1.0
             if (

@@ -12,19 +12,18 @@ alerts are made), ``alert``, ``read``, ``delivery`` (a webhook try: pending, del
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from api.audit import append_fsynced
 from domain.errors import BrokerKGError
+from domain.files import ProcessLock
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +80,7 @@ class AlertStore:
         self.path = self.dir / "alerts.jsonl"
         self.dead_letter_path = self.dir / "dead_letter.jsonl"
         self._lock = threading.RLock()
+        self._flock = ProcessLock.at(self.dir / "alerts.lock")  # other processes (and stores) on this dir
         self._cache: tuple[int, AlertState] | None = None  # (bytes folded, state)
         self._depth = 0  # nesting of ``locked`` in the thread that holds ``_lock``
 
@@ -96,18 +96,16 @@ class AlertStore:
                 finally:
                     self._depth -= 1
                 return
-            try:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.dir / "alerts.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as exc:
-                raise BrokerKGError(f"cannot open the alert store {self.dir}: {exc.strerror or exc}") from exc
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # another process's append waits here
+            with ExitStack() as held:
+                try:
+                    held.enter_context(self._flock)  # another process's append waits here
+                except OSError as exc:
+                    raise BrokerKGError(f"cannot open the alert store {self.dir}: {exc.strerror or exc}") from exc
                 self._depth = 1
-                yield self.state()
-            finally:
-                self._depth = 0
-                os.close(fd)
+                try:
+                    yield self.state()
+                finally:
+                    self._depth = 0
 
     def append(self, *records: dict[str, Any]) -> None:
         if records:

