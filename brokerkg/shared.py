@@ -269,6 +269,7 @@ class Workers:
 
     START_S = 30.0  # an exit this soon after the start counts as failing at start
     MAX_PAUSE_S = 60.0
+    COMMAND = [sys.executable, "-P", "-m", "brokerkg.cli", "serve"]  # -P: not the current folder's modules
 
     def __init__(self, listeners: list[socket.socket], share_socket: Path,
                  stopping: Callable[[], bool] = lambda: False) -> None:
@@ -303,8 +304,7 @@ class Workers:
         env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "share": self._share, "process": number})}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "brokerkg.cli", "serve"],  # -P: not the current folder's modules
-                env=env, pass_fds=(fd,),
+                self.COMMAND, env=env, pass_fds=(fd,),
                 start_new_session=True,  # a terminal's Ctrl-C reaches the owner, which stops the workers
                 preexec_fn=die_with_parent(),  # tied to this thread, which lives until stop()
             )

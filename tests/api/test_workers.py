@@ -326,3 +326,46 @@ def test_each_process_gets_its_own_share_of_new_connections_and_no_one_else_gets
     finally:
         for sock in [*clients, *group]:
             sock.close()
+
+
+def _starts(path: Path) -> list[float]:
+    return [float(line) for line in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.parametrize("runs_s", [0.0, 1.5])
+def test_a_worker_that_exits_is_started_again_after_a_pause_that_grows_only_while_it_fails_at_start(
+        tmp_path: Path, runs_s: float) -> None:
+    """A worker failing at start (a bad setting, a full disk) is started again after 1, 3, 7 s, not
+    in a busy loop; one that served a while before it exited is started again at once, each time."""
+    import sys
+
+    from brokerkg.shared import Workers
+
+    starts = tmp_path / "starts"
+    record = (f"import time; open({str(starts)!r}, 'a').write(repr(time.monotonic()) + '\\n'); "
+              f"time.sleep({runs_s}); raise SystemExit(3)")
+
+    class Exiting(Workers):
+        START_S = 1.0  # a run of 1.5 s counts as having served
+        COMMAND = [sys.executable, "-c", record]
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    pool = Exiting([listener], tmp_path / "share.sock").start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(_starts(starts)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        pool.stop()
+        listener.close()
+    times = _starts(starts)
+    assert len(times) >= 4, times
+    gaps = [b - a - runs_s for a, b in zip(times, times[1:4], strict=False)]  # from its exit to the next start
+    if runs_s:
+        assert all(gap < 3.0 for gap in gaps), gaps  # no pause: checked every 0.5 s
+    else:
+        for gap, pause in zip(gaps, (1.0, 3.0, 7.0), strict=True):
+            assert pause <= gap < pause + 3.0, gaps
+    time.sleep(1.0)
+    assert len(_starts(starts)) == len(times)  # none started after stop()
