@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -47,6 +48,8 @@ def create_app(
     app.state.worker, app.state.process = shared is not None, str(process)
     app.state.keys = KeyStore(stack.data_dir)
     app.state.audit = AuditLog(stack.data_dir)
+    # one thread writes the audit records, in the order the responses start (api/middleware.py)
+    app.state.audit_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
     app.state.limiter = SharedRateLimiter(shared) if shared else RateLimiter(per_minute, burst)
     app.state.metrics = Metrics(stack)
     # ingest, catalog imports and deletes run one at a time, in whichever process serves them

@@ -6,6 +6,7 @@ layers of them) were a sixth of the serialised (GIL) time under load (bench/load
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -54,7 +55,7 @@ class EveryRequest:
                 return
             if message["type"] == "http.response.start" and not sent:
                 sent = True
-                if not self._audit(request, message["status"]):
+                if not await self._audit(request, message["status"]):
                     refused = True
                     response = error_response(503, "audit_unavailable", "the audit log cannot be written; request refused")
                     response.headers["X-Request-ID"] = rid
@@ -105,9 +106,11 @@ class EveryRequest:
         return None, _replay(body, receive)
 
     @staticmethod
-    def _audit(request: Request, status: int) -> bool:
+    async def _audit(request: Request, status: int) -> bool:
         """One audit record per request, written before the response goes out; False if it cannot be
-        written (an unaudited answer must not go out)."""
+        written (an unaudited answer must not go out). The write (an fsync and the head's rename)
+        runs on the app's audit thread: on the event loop it held every other request up (37 % of
+        the loop's time under 32 clients, with the cores 12–17 % idle)."""
         principal = getattr(request.state, "principal", None)
         route = request.scope.get("route")
         detail = request.state.audit
@@ -133,7 +136,7 @@ class EveryRequest:
         if broker:
             record["broker"] = broker
         try:
-            request.app.state.audit.append(record)
+            await asyncio.wrap_future(request.app.state.audit_writer.submit(request.app.state.audit.append, record))
         except BrokerKGError as exc:
             logger.error("%s", exc)
             return False
