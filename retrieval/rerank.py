@@ -131,8 +131,8 @@ class Reranker:
                     title = str(ev.payload.get("title", ""))
                     # a law before the court's interpretation of it, and both before an industry
                     # standard (疾病定义使用规范), which governs one line of products' wordings
-                    below_law = 0.75 if _INTERPRETATION.match(title) else 0.5 if _STANDARD.search(title) else 1.0
-                    f["generic"] = below_law if not laws else 1.0
+                    standing = 0.75 if _INTERPRETATION.match(title) else 0.5 if _STANDARD.search(title) else 1.0
+                    f["generic"] = standing if not laws else 1.0
             if laws and ev.doc_id in laws:
                 f["law"] = 1.0
             if (

@@ -5,7 +5,7 @@
  *     multiply-adds per token; now a call only multiplies. Memory: 24 MB more per loaded model.
  *   - kernel: the matmul over a full group of 8 rows keeps its accumulators in registers (the
  *     loop with a run-time row count spilled them to the stack): about 30 % less CPU per query,
- *     for 2.6 MB more per model (the block scales regrouped by row group).
+ *     with the block scales regrouped by row group, in place of the plain copy (no memory more).
  * The integers, scales and order of operations are unchanged: built without -ffast-math, the
  * output equals the unmodified file's built alike, bit for bit. With -ffast-math (the release
  * flags) the compiler reorders floating point as it sees fit in each version of the code, so
@@ -78,7 +78,8 @@ typedef struct __attribute__((packed)) { uint16_t d; uint8_t qs[16]; } block_q4_
 typedef struct { int8_t *w; float *d; float *dt; } xmat;
 /* dt: the same block scales regrouped for the row-group kernel (matmul_x): for each group of
  * RO rows, block by block, the RO rows' scales side by side, so that one vector multiply gives
- * a block's scales for all RO rows ("kernel" below). NULL when nout is not a multiple of RO. */
+ * a block's scales for all RO rows ("kernel" below). Built (and d dropped) where the kernel
+ * runs every group: AVX2 and nout a multiple of RO; otherwise NULL and d is read. */
 
 
 /* dequantize a full Q4 row (nin weights) into out[nin] */
@@ -222,13 +223,17 @@ static xmat expand_q4(const block_q4_0 *W, int nout, int nin) {
             for (int j = 0; j < 16; j++) { dst[j] = (blk->qs[j] & 0x0F); dst[j + 16] = (blk->qs[j] >> 4); }
         }
     x.dt = NULL;
-    if (nout % RO == 0) {
+#if defined(__AVX2__)
+    if (nout % RO == 0) {  /* every group goes through the kernel, which reads dt only: d is dropped */
         x.dt = (float *)aligned_alloc(32, sizeof(float) * (size_t)nout * nb);
         for (int oo = 0; oo < nout; oo += RO)
             for (int b = 0; b < nb; b++)
                 for (int r = 0; r < RO; r++)
                     x.dt[((size_t)oo * nb) + (size_t)b * RO + r] = x.d[(size_t)(oo + r) * nb + b];
+        free(x.d);
+        x.d = NULL;
     }
+#endif
     return x;
 }
 
@@ -288,7 +293,7 @@ static void matmul_x(const xmat *X, const float *bias,
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int oo = 0; oo < nout; oo += RO) {
 #if defined(__AVX2__)
-        if (X->dt && (nin % QK) == 0) {  /* "kernel" */
+        if (X->dt) {  /* "kernel" */
             matmul_x_group8(X->w + (size_t)oo * nin, X->dt + (size_t)oo * nb, bias, aq, ad, as, Y, L, nout, nin, oo);
             continue;
         }
