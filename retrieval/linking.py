@@ -101,7 +101,7 @@ class Linker:
         self.lexicon = lexicon or Lexicon.load()
         self._lock = threading.Lock()
         self._generation = generation
-        self._seen = generation.current() if generation else ""
+        self._seen = generation.current() if generation else b""
         self._products: dict[str, _Surface] | None = None
         self._product_lengths: list[int] = []
         self._typos = _TypoIndex({})

@@ -79,33 +79,21 @@ class AlertStore:
         self.dir = data_dir / "alerts"
         self.path = self.dir / "alerts.jsonl"
         self.dead_letter_path = self.dir / "dead_letter.jsonl"
-        self._lock = threading.RLock()
-        self._flock = ProcessLock.at(self.dir / "alerts.lock")  # other processes (and stores) on this dir
+        self._lock = threading.Lock()  # the folded state's cache
+        self._flock = ProcessLock.at(self.dir / "alerts.lock")  # threads, other processes and stores on this dir
         self._cache: tuple[int, AlertState] | None = None  # (bytes folded, state)
-        self._depth = 0  # nesting of ``locked`` in the thread that holds ``_lock``
 
     @contextmanager
     def locked(self) -> Iterator[AlertState]:
         """The current state, with the store locked (threads and processes) until the block ends, so
-        that what is decided from the state and what is appended cannot interleave with another writer."""
-        with self._lock:
-            if self._depth:  # this thread holds the flock already (an append inside a locked block)
-                self._depth += 1
-                try:
-                    yield self.state()
-                finally:
-                    self._depth -= 1
-                return
-            with ExitStack() as held:
-                try:
-                    held.enter_context(self._flock)  # another process's append waits here
-                except OSError as exc:
-                    raise BrokerKGError(f"cannot open the alert store {self.dir}: {exc.strerror or exc}") from exc
-                self._depth = 1
-                try:
-                    yield self.state()
-                finally:
-                    self._depth = 0
+        that what is decided from the state and what is appended cannot interleave with another writer.
+        An append inside the block enters the same lock again."""
+        with ExitStack() as held:
+            try:
+                held.enter_context(self._flock)  # another process's or thread's append waits here
+            except OSError as exc:
+                raise BrokerKGError(f"cannot open the alert store {self.dir}: {exc.strerror or exc}") from exc
+            yield self.state()
 
     def append(self, *records: dict[str, Any]) -> None:
         if records:
