@@ -1,6 +1,12 @@
 """The routes' dependencies: the app's state (set up by ``create_app``), the caller and what it may
 do, and the detail a request adds to its audit record.
 
+Those that only read the app's state are ``async``: FastAPI runs them on the event loop, where they
+cost a function call, instead of sending each to the thread pool (a hop there and back per
+dependency and request, which under load was most of the loop's time in ``solve_dependencies``).
+The caller's check stays a plain function, run in the pool: it reads the key file's time stamp and,
+in a worker of ``serve --workers N``, asks the owner's rate limiter over a socket.
+
 A route names its permission by the caller type it takes (``who: AskCaller``); permissions per
 role are the table in api/security.py.
 """
@@ -21,27 +27,27 @@ from domain.files import ProcessLock
 from domain.mask import mask_pii
 
 
-def get_stack(request: Request) -> Stack:
+async def get_stack(request: Request) -> Stack:
     stack: Stack = request.app.state.stack
     return stack
 
 
-def get_audit_log(request: Request) -> AuditLog:
+async def get_audit_log(request: Request) -> AuditLog:
     log: AuditLog = request.app.state.audit
     return log
 
 
-def get_alerts(request: Request) -> AlertService:
+async def get_alerts(request: Request) -> AlertService:
     service: AlertService = request.app.state.alerts
     return service
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_write_lock(request: Request) -> ProcessLock:
+async def get_write_lock(request: Request) -> ProcessLock:
     """Ingest, catalog imports and deletes run one at a time (across the processes serving a data dir)."""
     lock: ProcessLock = request.app.state.write_lock
     return lock
@@ -108,7 +114,7 @@ class AuditDetail:
         self.detail["sources"] = [{"doc_id": doc_id, "locator": None}]
 
 
-def get_audit_detail(request: Request) -> AuditDetail:
+async def get_audit_detail(request: Request) -> AuditDetail:
     return AuditDetail(request.state.audit)  # the audit middleware starts it empty
 
 
