@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _BUMP = """
 import sys
 from pathlib import Path
-from domain.files import Generation, ProcessLock
+from domain.files import ProcessLock
 lock, counter = ProcessLock.at(Path(sys.argv[1])), Path(sys.argv[2])
 for _ in range(int(sys.argv[3])):
     with lock:
