@@ -75,6 +75,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = stack.settings.request_threads
     serving = owns or app.state.serving
     poller = _status_poller(app) if serving and not app.state.worker else None
+    if serving and not app.state.worker and stack.settings.optimize_quiet_s > 0:
+        # writes through this server leave new vectors unindexed; optimized aside, not in this process
+        stack.index.optimize_in_background(stack.settings.optimize_quiet_s)
     try:
         yield
     finally:

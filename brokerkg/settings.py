@@ -89,6 +89,16 @@ class Settings(BaseSettings):
         "the others share its vector index, conversations and rate limits (docs/scaling.md). More than one pays when "
         "one process is bound by Python's GIL (repeated questions, more than 2 cores)."
     )
+    optimize_quiet_s: float = Field(
+        5.0, ge=0, description="While serving with the embedded vector index: seconds without writes after which "
+        "a copy of the index is optimized in a child process and swapped in, when writes left enough unindexed "
+        "vectors to need it (docs/scaling.md; 0: off, as before: optimized only by CLI writes)."
+    )
+    indexing_threshold_kb: int = Field(
+        10_000, ge=1, description="Embedded vector index: a segment whose dense vectors take more than this many KB "
+        "gets an HNSW index when optimized; below it, its points are scanned (Qdrant's own default, 10,000 KB: "
+        "≈ 6,700 vectors of 384 dimensions)."
+    )
 
     status_feeds: str = Field(
         "", description="Stop-sale lists polled while serving: files, folders or http(s) URLs, separated by ','."

@@ -273,7 +273,7 @@ class Stack:
         if not s.qdrant_url:
             from index.vectors.edge import EdgeIndex
 
-            return EdgeIndex(self.data_dir / "vectors", embedder.dim)
+            return EdgeIndex(self.data_dir / "vectors", embedder.dim, threshold_kb=s.indexing_threshold_kb)
         from index.vectors.qdrant_server import QdrantServerIndex, make_client
 
         logger.info("vectors: Qdrant at %s, collection %s", s.qdrant_url, s.qdrant_collection)

@@ -120,5 +120,10 @@ class VectorIndex(Protocol):
         engine does it in the background (a Qdrant server)."""
         ...
 
+    def optimize_in_background(self, quiet_s: float = 5.0) -> None:
+        """Keep the search structures built while serving, without stopping the answers: once
+        writes have been quiet for ``quiet_s``; a no-op where the engine does it (a Qdrant server)."""
+        ...
+
     def close(self) -> None:
         ...

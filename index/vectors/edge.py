@@ -1,18 +1,24 @@
 """Qdrant Edge: the embedded Qdrant engine, one shard under ``<data_dir>/vectors``.
 
 A shard is opened by one process at a time (its WAL is locked); BrokerKG's data-dir lock
-makes that explicit before we get here.
+makes that explicit before we get here. A serving process keeps the shard's search structures
+built by optimizing a copy aside (index/vectors/edge_aside.py) and swapping it in.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from domain.errors import DependencyError
+from index.vectors import edge_aside
 from index.vectors.base import (
     DENSE,
     KEYWORD_FIELDS,
@@ -30,34 +36,135 @@ from index.vectors.base import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PENDING", "EdgeIndex"]
+__all__ = ["PENDING", "EdgeIndex", "open_shard"]
+
+# A segment whose dense vectors exceed this gets an HNSW index at the next optimize; below it,
+# points stay in a plain segment that a query scans (cheap at this size). Qdrant's default, set
+# explicitly so that ``needs_optimize`` counts with the engine's own figure.
+INDEXING_THRESHOLD_KB = 10_000
+MAX_SEGMENTS = 8  # more than this after writes: the merge optimizer has work
+
+
+def _config(qe: Any, dim: int, threshold_kb: int) -> Any:
+    # One search thread: a query runs on its caller's thread. The default pool (one thread per
+    # CPU, per segment) made every query's threads compete with concurrent requests for the
+    # same cores while the caller held the GIL (bench/load.py: 1.45 vs 1.8-2.0 ms per query).
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb),
+        max_search_threads=1,
+    )
+
+
+def open_shard(path: Path, dim: int, threshold_kb: int = INDEXING_THRESHOLD_KB) -> Any:
+    """The shard at ``path``, created (with its payload indexes) when there is none."""
+    import qdrant_edge as qe
+
+    config = _config(qe, dim, threshold_kb)
+    if (path / "edge_config.json").exists() or any(path.glob("segments*")):
+        return qe.EdgeShard.load(str(path), config)
+    path.mkdir(parents=True, exist_ok=True)
+    shard = qe.EdgeShard.create(str(path), config)
+    for field in KEYWORD_FIELDS:
+        shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+    return shard
+
+
+@dataclass(frozen=True)
+class AsideReport:
+    """What one optimize aside did (seconds; ``replayed``: writes made meanwhile, applied to the copy)."""
+
+    swapped: bool
+    copy_s: float
+    child_s: float
+    swap_s: float
+    replayed: int
+    reason: str = ""
+
+
+class _Gate:
+    """Reads run side by side; a swap waits for those running and holds new ones back."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._closed = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._closed:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._closed = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed = False
+                self._cond.notify_all()
 
 
 class EdgeIndex:
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, *, threshold_kb: int = INDEXING_THRESHOLD_KB) -> None:
         import qdrant_edge as qe
 
         self._qe = qe
+        self.path, self.dim, self.threshold_kb = path, dim, threshold_kb
         self.writes = 0
-        self._lock = threading.Lock()  # writes and flushes are serialised; queries run concurrently
-        # One search thread: a query runs on its caller's thread. The default pool (one thread per
-        # CPU, per segment) made every query's threads compete with concurrent requests for the
-        # same cores while the caller held the GIL (bench/load.py: 1.45 vs 1.8-2.0 ms per query).
-        config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            max_search_threads=1,
-        )
+        self._lock = threading.Lock()  # writes, flushes and the swap are serialised; queries run concurrently
+        self._gate = _Gate()  # queries against the swap
+        self._journal: list[tuple[str, tuple[Any, ...]]] | None = None  # writes made while a copy is optimized
+        self._closed = False
+        self._child: Any = None
+        self._wake: threading.Event | None = None
+        self._optimizer: threading.Thread | None = None
+        self._optimized_at: tuple[int, int, int] | None = None  # the shard's counts after the last optimize
+        self.last_aside: AsideReport | None = None
         try:
-            if (path / "edge_config.json").exists() or any(path.glob("segments*")):
-                self._shard = qe.EdgeShard.load(str(path), config)
-            else:
-                path.mkdir(parents=True, exist_ok=True)
-                self._shard = qe.EdgeShard.create(str(path), config)
-                for field in KEYWORD_FIELDS:
-                    self._shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+            edge_aside.recover(path)
+            self._shard = open_shard(path, dim, threshold_kb)
         except Exception as exc:
             raise DependencyError(f"cannot open the vector index at {path}: {exc}") from exc
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def _apply(self, shard: Any, op: str, args: tuple[Any, ...]) -> None:
+        qe = self._qe
+        if op == "upsert":
+            (rows,) = args
+            for start in range(0, len(rows), 256):
+                shard.update(qe.UpdateOperation.upsert_points(rows[start : start + 256]))
+        elif op == "set_payload":
+            ids, payload = args
+            shard.update(qe.UpdateOperation.set_payload(ids, payload))
+        else:
+            (ids,) = args
+            shard.update(qe.UpdateOperation.delete_points(ids))
+
+    def _write(self, op: str, *args: Any) -> None:
+        with self._lock:
+            self._apply(self._shard, op, args)
+            self._shard.flush()
+            self.writes += 1  # after the write: readers' caches of what the index holds start over
+            if self._journal is not None:
+                self._journal.append((op, args))
+        if self._wake is not None:
+            self._wake.set()
 
     def upsert(self, points: list[IndexPoint]) -> None:
         qe = self._qe
@@ -69,28 +176,18 @@ class EdgeIndex:
             )
             for p in points
         ]
-        with self._lock:
-            for start in range(0, len(rows), 256):
-                self._shard.update(qe.UpdateOperation.upsert_points(rows[start : start + 256]))
-            self._shard.flush()
-            self.writes += 1  # after the write: readers' caches of what the index holds start over
+        self._write("upsert", rows)
 
     def set_payload(self, ids: list[str], payload: dict[str, Any]) -> None:
         """Set payload fields on existing points (e.g. a document's audience)."""
-        if not ids:
-            return
-        with self._lock:
-            self._shard.update(self._qe.UpdateOperation.set_payload(list(ids), payload))
-            self._shard.flush()
-            self.writes += 1
+        if ids:
+            self._write("set_payload", list(ids), payload)
 
     def delete(self, ids: list[str]) -> None:
-        if not ids:
-            return
-        with self._lock:
-            self._shard.update(self._qe.UpdateOperation.delete_points(list(ids)))
-            self._shard.flush()
-            self.writes += 1
+        if ids:
+            self._write("delete", list(ids))
+
+    # --- reads -------------------------------------------------------------------------------
 
     def _filter(self, flt: SearchFilter) -> Any:
         qe = self._qe
@@ -125,87 +222,205 @@ class EdgeIndex:
         request = qe.QueryRequest(
             limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K), filter=condition, with_payload=True
         )
-        return [ScoredId(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shard.query(request)]
+        with self._gate.read():
+            found = self._shard.query(request)
+        return [ScoredId(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
 
     def document_frequency(self, term_ids: list[int], flt: SearchFilter, cap: int = 200) -> dict[int, int]:
         """How many points contain each term (counted up to ``cap``): a sparse query per term, ≈ 0.1–1 ms each."""
         qe = self._qe
         condition = self._filter(flt)
-        out: dict[int, int] = {}
-        for tid in term_ids:
-            request = qe.QueryRequest(
+        requests = {
+            tid: qe.QueryRequest(
                 limit=cap, query=qe.Query.Nearest(qe.SparseVector([tid], [1.0]), using=SPARSE), filter=condition,
                 with_payload=False,
             )
-            out[tid] = len(self._shard.query(request))
-        return out
+            for tid in term_ids
+        }
+        with self._gate.read():
+            return {tid: len(self._shard.query(request)) for tid, request in requests.items()}
 
     def dense_similarity(self, vector: list[float], ids: list[str]) -> dict[str, float]:
         """Cosine similarity of ``vector`` to the stored dense vectors of ``ids``."""
         if not ids:
             return {}
-        return cosine_to(vector, self._shard.retrieve(list(ids), False, True))
+        with self._gate.read():
+            records = self._shard.retrieve(list(ids), False, True)
+        return cosine_to(vector, records)
 
     def retrieve(self, ids: list[str]) -> list[ScoredId]:
         if not ids:
             return []
-        records = self._shard.retrieve(list(ids), True, False)
+        with self._gate.read():
+            records = self._shard.retrieve(list(ids), True, False)
         return [ScoredId(str(r.id), 0.0, dict(r.payload or {})) for r in records]
 
     def count(self) -> int:
-        return int(self._shard.count(self._qe.CountRequest(exact=True)))
+        with self._gate.read():
+            return int(self._shard.count(self._qe.CountRequest(exact=True)))
 
     def all_ids(self) -> list[str]:
-        ids: list[str] = []
-        offset = None
-        while True:
-            records, offset = self._shard.scroll(self._qe.ScrollRequest(offset=offset, limit=1000, with_payload=False))
-            ids.extend(str(r.id) for r in records)
-            if offset is None:
-                break
-        return ids
+        return [point_id for page in self._pages(None, 1000, with_payload=False) for point_id, _ in page]
 
     def payloads(self, flt: SearchFilter | None = None, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Every committed point's payload (matching ``flt``), in id order: documents, baselines, checks."""
-        for _, payload in self._scroll(self._filter(flt or SearchFilter(current_only=False)), batch):
-            yield payload
+        for page in self._pages(self._filter(flt or SearchFilter(current_only=False)), batch):
+            for _, payload in page:
+                yield payload
 
     def points(self, batch: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every point, pending ones included, as (id, payload): for consistency checks and repairs."""
-        yield from self._scroll(None, batch)
+        for page in self._pages(None, batch):
+            yield from page
 
     def export(self, batch: int = 256) -> Iterator[list[IndexPoint]]:
         offset = None
         while True:
             request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
-            records, offset = self._shard.scroll(request)
+            with self._gate.read():
+                records, offset = self._shard.scroll(request)
             out = [to_point(r) for r in records]
             if out:
                 yield out
             if offset is None:
                 break
 
-    def _scroll(self, condition: Any, batch: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _pages(self, condition: Any, batch: int, with_payload: bool = True) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        # one page per read: a caller that stops iterating never holds a swap back
         offset = None
         while True:
-            request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, filter=condition)
-            records, offset = self._shard.scroll(request)
-            for r in records:
-                yield str(r.id), dict(r.payload or {})
+            request = self._qe.ScrollRequest(offset=offset, limit=batch, with_payload=with_payload, filter=condition)
+            with self._gate.read():
+                records, offset = self._shard.scroll(request)
+            yield [(str(r.id), dict(r.payload or {})) for r in records]
             if offset is None:
                 break
+
+    # --- search structures -------------------------------------------------------------------
 
     def optimize(self) -> None:
         """Qdrant Edge runs no optimizer by itself: without this, every point stays in one plain
         segment and each query scans them all (bench/scale.py, 105k chunks: hybrid query p50 21 ms
-        as ingested, 4 ms after; the optimize took 122 s). Blocking; a no-op when already optimal."""
+        as ingested, 4 ms after; the optimize took 122 s). Blocking, and it holds the GIL: for a
+        process that serves, ``optimize_in_background``. A no-op when already optimal."""
         with self._lock:
             self._shard.optimize()
+            self._optimized_at = self._counts()
+
+    def _counts(self) -> tuple[int, int, int]:
+        with self._gate.read():
+            info = self._shard.info()
+        return int(info.points_count), int(info.indexed_vectors_count), int(info.segments_count)
+
+    def needs_optimize(self) -> bool:
+        """Whether an optimize would build anything: dense vectors past the indexing threshold
+        without an HNSW index (every point has a dense and a sparse vector; sparse ones count as
+        indexed), or segments the merge optimizer would join, and the shard changed since the last optimize."""
+        counts = self._counts()
+        if counts == self._optimized_at:
+            return False
+        points, indexed, segments = counts
+        unindexed_kb = max(0, 2 * points - indexed) * self.dim * 4 / 1024
+        return unindexed_kb >= self.threshold_kb or segments > MAX_SEGMENTS
+
+    def optimize_aside(self) -> AsideReport | None:
+        """Optimize a copy of the shard in a child process while this one answers and takes writes,
+        replay the writes made meanwhile into the copy, and swap it in. Queries wait only for the
+        swap (close, two renames, load). None when there is nothing to build."""
+        if not self.needs_optimize():
+            return None
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._closed:
+                return None
+            self._shard.flush()
+            with self._gate.read():
+                points = int(self._shard.count(self._qe.CountRequest(exact=True)))
+            tmp = edge_aside.copy(self.path)
+            self._journal = []
+            self._child = child = edge_aside.start_child(tmp, self.dim, self.threshold_kb)
+        t1 = time.perf_counter()
+        _, err = child.communicate()
+        t2 = time.perf_counter()
+        with self._lock:
+            journal, self._journal, self._child = self._journal or [], None, None
+            reason = ""
+            if self._closed:
+                reason = "the index was closed"
+            elif child.returncode != 0:
+                reason = f"the child exited with {child.returncode}: {err.decode(errors='replace')[-500:]}"
+            else:
+                copy = open_shard(tmp, self.dim, self.threshold_kb)
+                try:
+                    copied = int(copy.count(self._qe.CountRequest(exact=True)))
+                    if copied != points:
+                        reason = f"the optimized copy holds {copied} points, the index held {points}"
+                    for op, args in journal if not reason else ():  # the copy misses only what was written since
+                        self._apply(copy, op, args)
+                    copy.flush()
+                finally:
+                    copy.close()
+            if reason:
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not self._closed:
+                    logger.error("vector index: the optimize aside failed, the live shard is unchanged (%s)", reason)
+                self.last_aside = AsideReport(False, t1 - t0, t2 - t1, 0.0, 0, reason)
+                return self.last_aside
+            ready = edge_aside.sibling(self.path, ".next")
+            tmp.rename(ready)  # complete: a crash from here on finishes the swap at the next start
+            with self._gate.exclusive():
+                t3 = time.perf_counter()
+                self._shard.close()
+                edge_aside.swap_in(self.path, ready)
+                self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+                swap_s = time.perf_counter() - t3
+            shutil.rmtree(edge_aside.sibling(self.path, ".old"), ignore_errors=True)
+            # what was replayed is not indexed yet: judged afresh once writes are quiet again
+            self._optimized_at = None if journal else self._counts()
+        self.last_aside = AsideReport(True, t1 - t0, t2 - t1, swap_s, len(journal))
+        logger.info(
+            "vector index optimized aside: copy %.1f s, child %.1f s, %d write(s) replayed, queries held %.0f ms",
+            t1 - t0, t2 - t1, len(journal), 1000 * swap_s,
+        )
+        return self.last_aside
+
+    def optimize_in_background(self, quiet_s: float = 5.0) -> None:
+        """From now on, once writes have been quiet for ``quiet_s``, optimize aside when needed
+        (checked at once too: a data dir written by a server of an earlier version)."""
+        if self._optimizer is not None:
+            return
+        self._wake = threading.Event()
+        self._wake.set()
+        self._optimizer = threading.Thread(target=self._optimize_loop, args=(quiet_s,), name="vectors-optimizer", daemon=True)
+        self._optimizer.start()
+
+    def _optimize_loop(self, quiet_s: float) -> None:
+        wake = self._wake
+        assert wake is not None
+        while not self._closed:
+            wake.wait()
+            wake.clear()
+            while not self._closed and wake.wait(quiet_s):  # a write came: wait for quiet again
+                wake.clear()
+            if self._closed:
+                break
+            try:
+                self.optimize_aside()
+            except Exception:  # the live shard is untouched until the swap; tried again after the next write
+                logger.exception("vector index: the optimize aside failed")
 
     def close(self) -> None:
+        self._closed = True
+        child = self._child
+        if child is not None:
+            child.terminate()
+        if self._wake is not None:
+            self._wake.set()
         with self._lock:
             try:
                 self._shard.flush()
                 self._shard.close()
             except Exception:  # already closed
                 logger.debug("vector index close failed", exc_info=True)
+        if self._optimizer is not None and self._optimizer is not threading.current_thread():
+            self._optimizer.join(timeout=10)

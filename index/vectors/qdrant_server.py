@@ -238,6 +238,9 @@ class QdrantServerIndex:
     def optimize(self) -> None:
         """The server's optimizers run in the background."""
 
+    def optimize_in_background(self, quiet_s: float = 5.0) -> None:
+        """The server's optimizers run in the background."""
+
     def close(self) -> None:
         try:
             self._client.close()

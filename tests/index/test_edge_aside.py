@@ -1,0 +1,197 @@
+"""The embedded index optimized aside (index/vectors/edge_aside.py): a copy is optimized in a
+child process while the live shard answers and takes writes, the writes are replayed into the
+copy, and the copy is swapped in; a crash at any step leaves a whole index behind."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from index.vectors import edge_aside
+from index.vectors.base import IndexPoint, SearchFilter, SparseVec
+from index.vectors.edge import EdgeIndex
+from tests.conftest import DEMO, run_cli, start_server
+
+DIM = 32
+THRESHOLD_KB = 1  # every unindexed vector is past it: a few hundred points get an HNSW index
+
+
+def _vec(seed: int) -> list[float]:
+    raw = [math.sin(seed * 1.3 + i * 0.7) + math.cos(seed * 0.11 * i) for i in range(DIM)]
+    norm = math.sqrt(sum(x * x for x in raw))
+    return [x / norm for x in raw]
+
+
+def _pid(i: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"p{i}"))
+
+
+def _points(start: int, n: int) -> list[IndexPoint]:
+    return [
+        IndexPoint(_pid(i), _vec(i), SparseVec([i % 11, 50 + i % 5], [1.0, 0.5]), {"doc_id": f"doc-{i % 7}", "state": "done", "n": i})
+        for i in range(start, start + n)
+    ]
+
+
+def _siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name + "."))
+
+
+def test_a_copy_is_optimized_in_a_child_while_the_index_answers_and_takes_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "vectors"
+    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
+    index.upsert(_points(0, 400))
+    assert index.needs_optimize()
+    probe = _points(5, 1)[0]
+
+    def _hits() -> list[str]:
+        return [h.id for h in index.hybrid(probe.dense, None, SearchFilter(), limit=5, prefetch=50)]
+
+    expected = _hits()
+
+    seen: dict[str, Any] = {}
+    real_start = edge_aside.start_child
+
+    class Child:
+        """The real child, with writes and queries made while it runs (after the copy was taken)."""
+
+        def __init__(self, *args: Any) -> None:
+            self._child = real_start(*args)
+            self.returncode: int | None = None
+
+        def communicate(self) -> tuple[bytes, bytes]:
+            seen["hits"] = _hits()
+            index.upsert(_points(400, 50))
+            index.delete([_pid(0), _pid(1)])
+            index.set_payload([_pid(2)], {"audience": "internal"})
+            seen["hits after writes"] = _hits()
+            seen["running"] = self._child.poll() is None
+            out = self._child.communicate()
+            self.returncode = self._child.returncode
+            return out
+
+    monkeypatch.setattr(edge_aside, "start_child", Child)
+    report = index.optimize_aside()
+
+    assert report is not None and report.swapped, report
+    assert report.replayed == 3  # the upsert, the delete and the payload change made during the child
+    assert seen["running"] and seen["hits"] == expected  # the live shard answered while the child worked
+    assert index.count() == 448
+    assert not index.retrieve([_pid(0), _pid(1)])
+    assert index.retrieve([_pid(2)])[0].payload["audience"] == "internal"
+    assert index.retrieve([_pid(449)])[0].payload["n"] == 449
+    assert _hits() == seen["hits after writes"]
+    assert _siblings(path) == []  # the old shard and the copy are gone
+
+    # the 50 points replayed into the copy are not indexed yet: the next optimize builds them
+    monkeypatch.undo()
+    assert index.needs_optimize()
+    again = index.optimize_aside()
+    assert again is not None and again.swapped and again.replayed == 0
+    assert not index.needs_optimize()
+    index.close()
+
+    reopened = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)  # what was swapped in is what is on disk
+    assert reopened.count() == 448 and not reopened.retrieve([_pid(0)])
+    assert not reopened.needs_optimize()
+    reopened.close()
+
+
+@pytest.mark.parametrize("fault", ["child fails", "copy loses points"])
+def test_a_failed_optimize_leaves_the_live_index_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    path = tmp_path / "vectors"
+    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
+    index.upsert(_points(0, 100))
+
+    def broken(tmp: Path, dim: int, threshold_kb: int) -> subprocess.Popen[bytes]:
+        if fault == "child fails":
+            return real_start(tmp, dim + 1, threshold_kb)  # the copy does not load with another size
+        shutil.rmtree(tmp / "segments")
+        shutil.rmtree(tmp / "wal")
+        return real_start(tmp, dim, threshold_kb)
+
+    real_start = edge_aside.start_child
+    monkeypatch.setattr(edge_aside, "start_child", broken)
+    report = index.optimize_aside()
+    assert report is not None and not report.swapped
+    assert ("exited" if fault == "child fails" else "holds 0 points") in report.reason, report.reason
+    assert index.count() == 100 and _siblings(path) == []
+    index.upsert(_points(100, 10))  # still writable
+    assert index.count() == 110
+    index.close()
+
+
+def _shard_with(path: Path, n: int) -> None:
+    index = EdgeIndex(path, DIM)
+    index.upsert(_points(0, n))
+    index.close()
+
+
+@pytest.mark.parametrize(
+    ("left", "count"),
+    [
+        ({"live": 10, ".next.tmp": 20}, 10),  # the child had not finished: its copy is dropped
+        ({"live": 10, ".next": 20}, 10),  # complete, but the swap had not begun: the live shard holds everything
+        ({".old": 10, ".next": 20}, 20),  # between the two renames: the swap is finished
+        ({"live": 20, ".old": 10}, 20),  # swapped, the old shard not yet deleted
+    ],
+)
+def test_a_swap_cut_short_by_a_crash_is_finished_or_undone_at_the_next_open(
+    tmp_path: Path, left: dict[str, int], count: int
+) -> None:
+    path = tmp_path / "vectors"
+    for name, n in left.items():
+        _shard_with(path if name == "live" else edge_aside.sibling(path, name), n)
+    index = EdgeIndex(path, DIM)
+    assert index.count() == count
+    assert _siblings(path) == []
+    index.close()
+
+
+QUESTION = "畅行意外险意外医疗的免赔额"
+
+
+def test_a_server_optimizes_what_is_written_through_it_and_keeps_answering(tmp_path: Path) -> None:
+    """A catalog import forwarded to a running server: the new vectors are indexed by a child
+    process once writes are quiet, and the index it swapped in is the one the next process opens."""
+    data = tmp_path / "data"
+    docs = tmp_path / "docs"
+    (docs / "clauses").mkdir(parents=True)
+    rows = [line for line in (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
+            if line.startswith(("product_id,", "AK-CI-2021,", "HN-ACC-2022,"))]
+    (docs / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for name in ("clauses/hn-acc-2022.html", "clauses/ak-ci-2021.md"):
+        (docs / name).write_bytes((DEMO / name).read_bytes())
+    env = {"BROKERKG_OPTIMIZE_QUIET_S": "0.5", "BROKERKG_INDEXING_THRESHOLD_KB": "1"}
+    url, server, log = start_server(data, env=env)
+    try:
+        imported = run_cli(["catalog", "import", str(docs / "catalog.csv")], data, env=env)
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        deadline = time.monotonic() + 120
+        while "vector index optimized aside" not in log.read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
+            answer = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=30)
+            assert answer.status_code == 200
+            time.sleep(0.2)
+        answer = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=30).json()
+        assert answer["citations"][0]["locator"] == "2.3"
+        assert _siblings(data / "vectors") == []
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    asked = run_cli(["ask", QUESTION, "--json"], data)
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert '"locator": "2.3"' in asked.stdout
