@@ -122,8 +122,9 @@ def replica_catalog(k: int, rows: list[dict[str, str]], src: Path, out: Path) ->
     return catalog, chars
 
 
-def grow_index(stack: Any, target: int, batch: int = 2048) -> dict[str, Any]:
-    """Grow the vector index alone to ``target`` points with perturbed copies of its points."""
+def grow_index(stack: Any, target: int, batch: int = 2048, *, tag: str = "x", optimize: bool = True) -> dict[str, Any]:
+    """Grow the vector index alone to ``target`` points with perturbed copies of its points (ids and
+    document/product ids marked ``~{tag}N``: another tag adds new points), then optimize it."""
     import numpy as np
 
     from index.vectors.base import IndexPoint
@@ -149,14 +150,15 @@ def grow_index(stack: Any, target: int, batch: int = 2048) -> dict[str, Any]:
                 payload = dict(point.payload)
                 for key in ("doc_id", "product_id"):
                     if payload.get(key):
-                        payload[key] = f"{payload[key]}~x{round_no}"
-                new_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{point.id}:x{round_no}"))
+                        payload[key] = f"{payload[key]}~{tag}{round_no}"
+                new_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{point.id}:{tag}{round_no}"))
                 points.append(IndexPoint(new_id, vector.tolist(), point.sparse, payload))
             index.upsert(points)
             copies += len(points)
     write_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    index.optimize()
+    if optimize:
+        index.optimize()
     optimize_s = time.perf_counter() - t0
     return {"copied_points": copies, "copy_points_per_s": round(copies / write_s) if write_s else None,
             "optimize_s": round(optimize_s)}

@@ -140,3 +140,26 @@ def test_a_refused_body_and_an_unwritable_audit_log_are_answered_audited_and_tra
         assert refused.headers["X-Request-ID"] == "no-audit-1" and "第十六条" not in refused.text
     monkeypatch.undo()
     assert client.post("/v1/ask", json={"question": "保险法第十六条"}).status_code == 200
+
+
+def test_the_audit_thread_ends_with_the_app_and_a_restarted_app_audits_again(demo_stack: Any) -> None:
+    """A server's lifespan ends with its audit records written and its audit thread gone; the same
+    app started again (a TestClient entered twice) audits as before."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    def audit_threads() -> int:
+        return sum(t.name.startswith("audit") for t in threading.enumerate())
+
+    app = create_app(demo_stack)
+    before = audit_threads()
+    for run in range(2):
+        with TestClient(app) as c:
+            answered = c.post("/v1/ask", json={"question": "老康宁的等待期多少天"}, headers={"X-Request-ID": f"life-{run}"})
+            assert answered.status_code == 200
+            assert audit_threads() == before + 1
+        assert audit_threads() == before  # shut down at the end of the lifespan, after its last record
+        assert [r["status"] for r in app.state.audit.records() if r.get("request_id") == f"life-{run}"] == [200]
