@@ -333,6 +333,11 @@ class EdgeIndex:
         with self._lock:
             if self._closed:
                 return None
+            short = edge_aside.short_of_disk(self.path)
+            if short:
+                logger.warning("vector index: not optimized aside, %s", short)
+                self.last_aside = AsideReport(False, 0.0, 0.0, 0.0, 0, short)
+                return self.last_aside
             self._shard.flush()
             with self._gate.read():
                 points = int(self._shard.count(self._qe.CountRequest(exact=True)))
@@ -371,8 +376,18 @@ class EdgeIndex:
             with self._gate.exclusive():
                 t3 = time.perf_counter()
                 self._shard.close()
-                edge_aside.swap_in(self.path, ready)
-                self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+                try:
+                    edge_aside.swap_in(self.path, ready)
+                except OSError:  # a rename failed: whichever whole shard is in place serves on
+                    edge_aside.recover(self.path)
+                    self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+                    raise
+                try:
+                    self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+                except Exception:  # the copy does not open: the shard it replaced comes back
+                    edge_aside.swap_back(self.path)
+                    self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+                    raise
                 swap_s = time.perf_counter() - t3
             shutil.rmtree(edge_aside.sibling(self.path, ".old"), ignore_errors=True)
             # what was replayed is not indexed yet: judged afresh once writes are quiet again

@@ -69,6 +69,15 @@ def copy(path: Path) -> Path:
     return tmp
 
 
+def short_of_disk(path: Path, margin_mb: int = 256) -> str:
+    """Why the copy would not fit (its size and a margin beside the shard), or ""."""
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    free = shutil.disk_usage(path.parent).free
+    if free < size + margin_mb * 2**20:
+        return f"a copy needs {size / 2**20:.0f} MB + {margin_mb} MB and {free / 2**20:.0f} MB are free beside {path}"
+    return ""
+
+
 def start_child(tmp: Path, dim: int, threshold_kb: int) -> subprocess.Popen[bytes]:
     """``python -m index.vectors.edge_aside PATH DIM THRESHOLD_KB`` optimizes the copy; stderr goes to our log."""
     root = str(Path(__file__).resolve().parents[2])
@@ -86,6 +95,13 @@ def swap_in(path: Path, ready: Path) -> None:
         shutil.rmtree(old)
     os.rename(path, old)
     os.rename(ready, path)
+    sync_dir(path.parent)
+
+
+def swap_back(path: Path) -> None:
+    """Undo ``swap_in``: the shard it replaced (``vectors.old``) is the live one again."""
+    shutil.rmtree(path)
+    os.rename(sibling(path, ".old"), path)
     sync_dir(path.parent)
 
 

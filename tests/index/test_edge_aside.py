@@ -134,6 +134,39 @@ def test_a_failed_optimize_leaves_the_live_index_as_it_was(
     index.close()
 
 
+def test_no_copy_is_made_without_the_disk_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "vectors"
+    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
+    index.upsert(_points(0, 100))
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=50 * 2**20))
+    report = index.optimize_aside()
+    assert report is not None and not report.swapped and "MB are free" in report.reason
+    assert _siblings(path) == [] and index.count() == 100
+    index.close()
+
+
+def test_a_swap_whose_second_rename_fails_still_ends_with_a_whole_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "vectors"
+    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
+    index.upsert(_points(0, 120))
+
+    def half(live: Path, ready: Path) -> None:
+        live.rename(edge_aside.sibling(live, ".old"))
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(edge_aside, "swap_in", half)
+    with pytest.raises(OSError):
+        index.optimize_aside()
+    assert index.count() == 120 and _siblings(path) == []  # the optimized copy, complete, was put in place
+    assert not index.needs_optimize()
+    index.upsert(_points(120, 5))
+    assert index.count() == 125
+    index.close()
+
+
 def _shard_with(path: Path, n: int) -> None:
     index = EdgeIndex(path, DIM)
     index.upsert(_points(0, n))
