@@ -104,6 +104,18 @@ def lian_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         stack.close()
 
 
+def two_demo_products(folder: Path) -> Path:
+    """A catalog of two demo products (畅行意外险 HN-ACC-2022, AK-CI-2021) with their wordings, in
+    ``folder``: its catalog.csv, for ``brokerkg catalog import``."""
+    (folder / "clauses").mkdir(parents=True)
+    rows = [line for line in (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
+            if line.startswith(("product_id,", "AK-CI-2021,", "HN-ACC-2022,"))]
+    (folder / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for name in ("clauses/hn-acc-2022.html", "clauses/ak-ci-2021.md"):
+        (folder / name).write_bytes((DEMO / name).read_bytes())
+    return folder / "catalog.csv"
+
+
 def run_cli(
     args: list[str], data_dir: Path, *, offline: bool = False, timeout: int = 600, env: dict[str, str] | None = None,
     input_text: str | None = None,

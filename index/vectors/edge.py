@@ -342,8 +342,8 @@ class EdgeIndex:
             with self._gate.read():
                 points = int(self._shard.count(self._qe.CountRequest(exact=True)))
             tmp = edge_aside.copy(self.path)
-            self._journal = []
             self._child = child = edge_aside.start_child(tmp, self.dim, self.threshold_kb)
+            self._journal = []
         t1 = time.perf_counter()
         _, err = child.communicate()
         t2 = time.perf_counter()
@@ -424,14 +424,18 @@ class EdgeIndex:
             except Exception:  # the live shard is untouched until the swap; tried again after the next write
                 logger.exception("vector index: the optimize aside failed")
 
+    def _stop_child(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()  # its copy is dropped; the live shard never depended on it
+
     def close(self) -> None:
         self._closed = True
-        child = self._child
-        if child is not None:
-            child.terminate()
         if self._wake is not None:
             self._wake.set()
+        self._stop_child()
         with self._lock:
+            self._stop_child()  # one started while this waited for the lock
             try:
                 self._shard.flush()
                 self._shard.close()

@@ -16,9 +16,11 @@ puts the right one in place before the shard is opened.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,11 +81,12 @@ def short_of_disk(path: Path, margin_mb: int = 256) -> str:
 
 
 def start_child(tmp: Path, dim: int, threshold_kb: int) -> subprocess.Popen[bytes]:
-    """``python -m index.vectors.edge_aside PATH DIM THRESHOLD_KB`` optimizes the copy; stderr goes to our log."""
+    """``python -m index.vectors.edge_aside PATH DIM THRESHOLD_KB PARENT_PID`` optimizes the copy
+    (its stderr ends up in the reason of a failure)."""
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
     return subprocess.Popen(
-        [sys.executable, "-m", "index.vectors.edge_aside", str(tmp), str(dim), str(threshold_kb)],
+        [sys.executable, "-m", "index.vectors.edge_aside", str(tmp), str(dim), str(threshold_kb), str(os.getpid())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
 
@@ -105,10 +108,23 @@ def swap_back(path: Path) -> None:
     sync_dir(path.parent)
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel end this child when the thread that started it ends (PR_SET_PDEATHSIG):
+    no optimize outlives the server that asked for it."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(1, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before the signal was armed
+        os._exit(1)
+
+
 def _main(argv: list[str]) -> int:
     from index.vectors.edge import open_shard
 
-    path, dim, threshold_kb = Path(argv[0]), int(argv[1]), int(argv[2])
+    path, dim, threshold_kb, parent = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
+    _die_with(parent)
     os.nice(NICE)
     shard = open_shard(path, dim, threshold_kb)
     try:

@@ -18,7 +18,7 @@ import pytest
 
 from api.alerts.store import AlertStore
 from brokerkg.cli import _listen
-from tests.conftest import DEMO, run_cli, start_server
+from tests.conftest import run_cli, start_server, two_demo_products
 
 QUESTION = "畅行意外险意外医疗的免赔额"
 
@@ -95,14 +95,8 @@ def test_two_processes_share_one_data_dir_and_stop_together(served: tuple[str, P
     assert all(r.status_code == 200 and not r.json()["citations"] for r in before.values())
 
     # a catalog import lands on one process; the other sees the same index and the new products
-    docs = tmp_path / "docs"
-    (docs / "clauses").mkdir(parents=True)
-    rows = [line for line in (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
-            if line.startswith(("product_id,", "AK-CI-2021,", "HN-ACC-2022,"))]
-    (docs / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    for name in ("clauses/hn-acc-2022.html", "clauses/ak-ci-2021.md"):
-        (docs / name).write_bytes((DEMO / name).read_bytes())
-    imported = run_cli(["catalog", "import", str(docs / "catalog.csv")], data)
+    catalog = two_demo_products(tmp_path / "docs")
+    imported = run_cli(["catalog", "import", str(catalog)], data)
     assert imported.returncode == 0, imported.stdout + imported.stderr
     after = _each_process(url, {"question": QUESTION})
     answers = {p: r.json() for p, r in after.items()}

@@ -8,6 +8,8 @@ import math
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 from index.vectors import edge_aside
 from index.vectors.base import IndexPoint, SearchFilter, SparseVec
 from index.vectors.edge import EdgeIndex
-from tests.conftest import DEMO, run_cli, start_server
+from tests.conftest import ROOT, run_cli, start_server, two_demo_products
 
 DIM = 32
 THRESHOLD_KB = 1  # every unindexed vector is past it: a few hundred points get an HNSW index
@@ -167,6 +169,58 @@ def test_a_swap_whose_second_rename_fails_still_ends_with_a_whole_index(
     index.close()
 
 
+def test_closing_the_index_stops_its_child_and_drops_the_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "vectors"
+    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
+    index.upsert(_points(0, 100))
+    # a child that takes its time, as one does on a large index
+    monkeypatch.setattr(edge_aside, "start_child", lambda *a: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    reports: list[Any] = []
+    worker = threading.Thread(target=lambda: reports.append(index.optimize_aside()))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while index._child is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = index._child
+    index.close()
+    worker.join(timeout=30)
+    assert child.poll() is not None  # stopped, not left to run
+    assert reports and not reports[0].swapped and reports[0].reason == "the index was closed"
+    assert _siblings(path) == []
+    reopened = EdgeIndex(path, DIM)
+    assert reopened.count() == 100
+    reopened.close()
+
+
+_PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", (
+    "import os, sys, time; from index.vectors.edge_aside import _die_with; "
+    "_die_with(int(sys.argv[1])); print(os.getpid(), flush=True); time.sleep(120)"), str(__import__("os").getpid())],
+    stdout=sys.stdout)
+time.sleep(120)
+"""
+
+
+def test_an_optimize_child_dies_with_the_server_that_started_it(tmp_path: Path) -> None:
+    """The child's first step (``_die_with``): a server killed outright (SIGKILL, OOM) takes its
+    optimize child with it, as it does its graph server."""
+    server = subprocess.Popen([sys.executable, "-c", _PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        child = int(server.stdout.readline())  # printed once the parent-death signal is armed
+        server.kill()
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the optimize child outlived its server"
+            time.sleep(0.05)
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
 def _shard_with(path: Path, n: int) -> None:
     index = EdgeIndex(path, DIM)
     index.upsert(_points(0, n))
@@ -201,17 +255,11 @@ def test_a_server_optimizes_what_is_written_through_it_and_keeps_answering(tmp_p
     """A catalog import forwarded to a running server: the new vectors are indexed by a child
     process once writes are quiet, and the index it swapped in is the one the next process opens."""
     data = tmp_path / "data"
-    docs = tmp_path / "docs"
-    (docs / "clauses").mkdir(parents=True)
-    rows = [line for line in (DEMO / "catalog.csv").read_text(encoding="utf-8").splitlines()
-            if line.startswith(("product_id,", "AK-CI-2021,", "HN-ACC-2022,"))]
-    (docs / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    for name in ("clauses/hn-acc-2022.html", "clauses/ak-ci-2021.md"):
-        (docs / name).write_bytes((DEMO / name).read_bytes())
+    catalog = two_demo_products(tmp_path / "docs")
     env = {"BROKERKG_OPTIMIZE_QUIET_S": "0.5", "BROKERKG_INDEXING_THRESHOLD_KB": "1"}
     url, server, log = start_server(data, env=env)
     try:
-        imported = run_cli(["catalog", "import", str(docs / "catalog.csv")], data, env=env)
+        imported = run_cli(["catalog", "import", str(catalog)], data, env=env)
         assert imported.returncode == 0, imported.stdout + imported.stderr
         deadline = time.monotonic() + 120
         while "vector index optimized aside" not in log.read_text(encoding="utf-8"):
