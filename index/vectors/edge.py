@@ -43,6 +43,9 @@ __all__ = ["PENDING", "EdgeIndex", "open_shard"]
 # explicitly so that ``needs_optimize`` counts with the engine's own figure.
 INDEXING_THRESHOLD_KB = 10_000
 MAX_SEGMENTS = 8  # more than this after writes: the merge optimizer has work
+DELETED_SHARE = 0.2  # deleted points past this share (and VACUUM_MIN): the vacuum optimizer has work (Qdrant's defaults)
+VACUUM_MIN = 1000
+JOURNAL_MAX_POINTS = 100_000  # writes kept for the replay while a copy is optimized; past it the optimize starts over
 
 
 def _config(qe: Any, dim: int, threshold_kb: int) -> Any:
@@ -134,6 +137,11 @@ class EdgeIndex:
         self._wake: threading.Event | None = None
         self._optimizer: threading.Thread | None = None
         self._optimized_at: tuple[int, int, int] | None = None  # the shard's counts after the last optimize
+        # vectors written (upserted, or moved by a payload change) and points deleted since they were
+        # last indexed: the shard's own counts do not show updates (a moved vector stays counted)
+        self._written = 0
+        self._deleted = 0
+        self._journal_points = 0
         self.last_aside: AsideReport | None = None
         try:
             edge_aside.recover(path)
@@ -157,12 +165,23 @@ class EdgeIndex:
             shard.update(qe.UpdateOperation.delete_points(ids))
 
     def _write(self, op: str, *args: Any) -> None:
+        size = len(args[0])
         with self._lock:
-            self._apply(self._shard, op, args)
-            self._shard.flush()
-            self.writes += 1  # after the write: readers' caches of what the index holds start over
-            if self._journal is not None:
-                self._journal.append((op, args))
+            try:
+                self._apply(self._shard, op, args)
+                self._shard.flush()
+            finally:  # even a write that failed halfway is replayed: each operation is idempotent
+                self.writes += 1  # after the write: readers' caches of what the index holds start over
+                if op == "delete":
+                    self._deleted += size
+                else:
+                    self._written += size
+                if self._journal is not None:
+                    self._journal.append((op, args))
+                    self._journal_points += size
+                    if self._journal_points > JOURNAL_MAX_POINTS:  # too much to keep: this optimize starts over later
+                        self._journal = None
+                        self._stop_child()
         if self._wake is not None:
             self._wake.set()
 
@@ -181,7 +200,7 @@ class EdgeIndex:
     def set_payload(self, ids: list[str], payload: dict[str, Any]) -> None:
         """Set payload fields on existing points (e.g. a document's audience)."""
         if ids:
-            self._write("set_payload", list(ids), payload)
+            self._write("set_payload", list(ids), dict(payload))
 
     def delete(self, ids: list[str]) -> None:
         if ids:
@@ -306,6 +325,15 @@ class EdgeIndex:
         with self._lock:
             self._shard.optimize()
             self._optimized_at = self._counts()
+            self._written, self._deleted = self._left_unindexed(self._written), 0
+
+    def _kb(self, vectors: int) -> float:
+        return vectors * self.dim * 4 / 1024
+
+    def _left_unindexed(self, written: int) -> int:
+        """What an optimize leaves in a plain segment of what was written before it: all of it below
+        the indexing threshold, none of it past."""
+        return written if self._kb(written) < self.threshold_kb else 0
 
     def _counts(self) -> tuple[int, int, int]:
         with self._gate.read():
@@ -313,20 +341,26 @@ class EdgeIndex:
         return int(info.points_count), int(info.indexed_vectors_count), int(info.segments_count)
 
     def needs_optimize(self) -> bool:
-        """Whether an optimize would build anything: dense vectors past the indexing threshold
-        without an HNSW index (every point has a dense and a sparse vector; sparse ones count as
-        indexed), or segments the merge optimizer would join, and the shard changed since the last optimize."""
+        """Whether an optimize would build anything: vectors written since the last optimize past
+        the indexing threshold, deleted points for the vacuum optimizer, or (for a shard written by
+        another process, and once per change of its counts) dense vectors without an HNSW index
+        (every point has a dense and a sparse vector; sparse ones count as indexed) or segments the
+        merge optimizer would join."""
         counts = self._counts()
+        points, indexed, segments = counts
+        if self._kb(self._written) >= self.threshold_kb:
+            return True
+        if self._deleted >= VACUUM_MIN and self._deleted >= DELETED_SHARE * max(points, 1):
+            return True
         if counts == self._optimized_at:
             return False
-        points, indexed, segments = counts
-        unindexed_kb = max(0, 2 * points - indexed) * self.dim * 4 / 1024
-        return unindexed_kb >= self.threshold_kb or segments > MAX_SEGMENTS
+        return self._kb(max(0, 2 * points - indexed)) >= self.threshold_kb or segments > MAX_SEGMENTS
 
     def optimize_aside(self) -> AsideReport | None:
         """Optimize a copy of the shard in a child process while this one answers and takes writes,
         replay the writes made meanwhile into the copy, and swap it in. Queries wait only for the
-        swap (close, two renames, load). None when there is nothing to build."""
+        swap (close, two renames, load); writes for the copy, the replay and the swap. None when
+        there is nothing to build."""
         if not self.needs_optimize():
             return None
         t0 = time.perf_counter()
@@ -336,67 +370,96 @@ class EdgeIndex:
             short = edge_aside.short_of_disk(self.path)
             if short:
                 logger.warning("vector index: not optimized aside, %s", short)
-                self.last_aside = AsideReport(False, 0.0, 0.0, 0.0, 0, short)
-                return self.last_aside
+                return self._failed(None, short, 0.0, 0.0)
             self._shard.flush()
             with self._gate.read():
                 points = int(self._shard.count(self._qe.CountRequest(exact=True)))
+            written, deleted = self._written, self._deleted
             tmp = edge_aside.copy(self.path)
+            if self._closed:  # close() came while the copy was made: no child to start
+                return self._failed(tmp, "the index was closed", time.perf_counter() - t0, 0.0)
             self._child = child = edge_aside.start_child(tmp, self.dim, self.threshold_kb)
-            self._journal = []
+            self._journal, self._journal_points = [], 0
+            self._written = self._deleted = 0  # from here on: what the replay adds to the copy
         t1 = time.perf_counter()
         _, err = child.communicate()
         t2 = time.perf_counter()
         with self._lock:
-            journal, self._journal, self._child = self._journal or [], None, None
-            reason = ""
-            if self._closed:
-                reason = "the index was closed"
-            elif child.returncode != 0:
-                reason = f"the child exited with {child.returncode}: {err.decode(errors='replace')[-500:]}"
-            else:
-                copy = open_shard(tmp, self.dim, self.threshold_kb)
-                try:
-                    copied = int(copy.count(self._qe.CountRequest(exact=True)))
-                    if copied != points:
-                        reason = f"the optimized copy holds {copied} points, the index held {points}"
-                    for op, args in journal if not reason else ():  # the copy misses only what was written since
-                        self._apply(copy, op, args)
-                    copy.flush()
-                finally:
-                    copy.close()
+            journal, self._journal, self._child = self._journal, None, None
+            try:
+                if self._closed:
+                    reason = "the index was closed"
+                elif journal is None:
+                    reason = f"more than {JOURNAL_MAX_POINTS} points were written meanwhile; it starts over once writes are quiet"
+                elif child.returncode != 0:
+                    reason = f"the child exited with {child.returncode}: {err.decode(errors='replace')[-500:]}"
+                else:
+                    reason = self._replay(tmp, points, journal)
+            except BaseException as exc:
+                self._failed(tmp, f"the replay failed: {exc}", t1 - t0, t2 - t1, written, deleted)
+                raise
             if reason:
-                shutil.rmtree(tmp, ignore_errors=True)
-                if not self._closed:
-                    logger.error("vector index: the optimize aside failed, the live shard is unchanged (%s)", reason)
-                self.last_aside = AsideReport(False, t1 - t0, t2 - t1, 0.0, 0, reason)
-                return self.last_aside
+                return self._failed(tmp, reason, t1 - t0, t2 - t1, written, deleted)
             ready = edge_aside.sibling(self.path, ".next")
-            tmp.rename(ready)  # complete: a crash from here on finishes the swap at the next start
+            edge_aside.make_durable()
+            tmp.rename(ready)  # complete: a crash from the first rename of the swap on finishes it at the next start
             with self._gate.exclusive():
                 t3 = time.perf_counter()
                 self._shard.close()
-                try:
-                    edge_aside.swap_in(self.path, ready)
-                except OSError:  # a rename failed: whichever whole shard is in place serves on
-                    edge_aside.recover(self.path)
-                    self._shard = open_shard(self.path, self.dim, self.threshold_kb)
-                    raise
-                try:
-                    self._shard = open_shard(self.path, self.dim, self.threshold_kb)
-                except Exception:  # the copy does not open: the shard it replaced comes back
-                    edge_aside.swap_back(self.path)
-                    self._shard = open_shard(self.path, self.dim, self.threshold_kb)
-                    raise
+                self._swap(ready)
                 swap_s = time.perf_counter() - t3
-            shutil.rmtree(edge_aside.sibling(self.path, ".old"), ignore_errors=True)
-            # what was replayed is not indexed yet: judged afresh once writes are quiet again
+            # what was replayed is not indexed yet; what was written before the copy is, past the threshold
+            self._written += self._left_unindexed(written)
             self._optimized_at = None if journal else self._counts()
-        self.last_aside = AsideReport(True, t1 - t0, t2 - t1, swap_s, len(journal))
+        shutil.rmtree(edge_aside.sibling(self.path, ".old"), ignore_errors=True)
+        replayed = len(journal or [])
+        self.last_aside = AsideReport(True, t1 - t0, t2 - t1, swap_s, replayed)
         logger.info(
             "vector index optimized aside: copy %.1f s, child %.1f s, %d write(s) replayed, queries held %.0f ms",
-            t1 - t0, t2 - t1, len(journal), 1000 * swap_s,
+            t1 - t0, t2 - t1, replayed, 1000 * swap_s,
         )
+        return self.last_aside
+
+    def _replay(self, tmp: Path, points: int, journal: list[tuple[str, tuple[Any, ...]]]) -> str:
+        """Apply the writes made while the child ran to its optimized copy; why not, or ""."""
+        copy = open_shard(tmp, self.dim, self.threshold_kb)
+        try:
+            copied = int(copy.count(self._qe.CountRequest(exact=True)))
+            if copied != points:
+                return f"the optimized copy holds {copied} points, the index held {points}"
+            for op, args in journal:
+                self._apply(copy, op, args)
+            copy.flush()
+            return ""
+        finally:
+            copy.close()
+
+    def _swap(self, ready: Path) -> None:
+        """Put ``ready`` in the live shard's place and open it (the live shard is closed, queries
+        held). On any failure the whole shard that is left in place is opened again."""
+        try:
+            edge_aside.swap_in(self.path, ready)
+        except BaseException:  # a rename failed: whichever whole shard is in place serves on
+            edge_aside.recover(self.path)
+            self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+            raise
+        try:
+            self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+        except BaseException:  # the copy does not open: the shard it replaced comes back
+            edge_aside.swap_back(self.path)
+            self._shard = open_shard(self.path, self.dim, self.threshold_kb)
+            raise
+
+    def _failed(self, tmp: Path | None, reason: str, copy_s: float, child_s: float,
+                written: int = 0, deleted: int = 0) -> AsideReport:
+        """The live shard as it was: the copy dropped, the writes before it still to be indexed."""
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._written += written
+        self._deleted += deleted
+        if not self._closed and tmp is not None:
+            logger.error("vector index: the optimize aside failed, the live shard is unchanged (%s)", reason)
+        self.last_aside = AsideReport(False, copy_s, child_s, 0.0, 0, reason)
         return self.last_aside
 
     def optimize_in_background(self, quiet_s: float = 5.0) -> None:
@@ -421,7 +484,7 @@ class EdgeIndex:
                 break
             try:
                 self.optimize_aside()
-            except Exception:  # the live shard is untouched until the swap; tried again after the next write
+            except BaseException:  # (a panic in the engine is one) a whole shard is in place; tried again after the next write
                 logger.exception("vector index: the optimize aside failed")
 
     def _stop_child(self) -> None:

@@ -9,7 +9,8 @@ stops for the swap (close, two renames, load).
 The directories beside the live shard ``vectors``:
 - ``vectors.next.tmp``: the copy being optimized (deleted at start-up: incomplete);
 - ``vectors.next``: optimized, with every write made meanwhile replayed into it: complete;
-- ``vectors.old``: the shard before the swap (deleted once the swap is done).
+- ``vectors.old``: the shard before the swap (deleted once the swap is done);
+- ``vectors.bad``: a copy that would not open, on its way out (``swap_back``).
 A crash at any point leaves either the live shard or a complete ``vectors.next``; ``recover``
 puts the right one in place before the shard is opened.
 """
@@ -36,20 +37,20 @@ def sibling(path: Path, suffix: str) -> Path:
 
 def recover(path: Path) -> None:
     """Finish or undo a swap that a crash interrupted; drop what an unfinished optimize left."""
-    tmp, ready, old = sibling(path, ".next.tmp"), sibling(path, ".next"), sibling(path, ".old")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp, ready, old, bad = (sibling(path, s) for s in (".next.tmp", ".next", ".old", ".bad"))
+    shutil.rmtree(tmp, ignore_errors=True)
     if ready.exists():
         if path.exists():  # the swap had not begun: the live shard holds everything
-            shutil.rmtree(ready)
+            shutil.rmtree(ready, ignore_errors=True)
         else:  # between the two renames: the optimized copy is complete
             os.rename(ready, path)
             logger.warning("vector index: finished the swap a crash interrupted (%s)", path)
     if old.exists():
         if path.exists():
-            shutil.rmtree(old)
-        else:  # cannot happen with the order of the renames, but never lose the data
+            shutil.rmtree(old, ignore_errors=True)
+        else:  # swap_back was cut short after its first rename: the old shard is the whole one
             os.rename(old, path)
+    shutil.rmtree(bad, ignore_errors=True)
     sync_dir(path.parent)
 
 
@@ -65,18 +66,24 @@ def sync_dir(folder: Path) -> None:
 def copy(path: Path) -> Path:
     """Copy the (flushed, unwritten) live shard to ``vectors.next.tmp``."""
     tmp = sibling(path, ".next.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(path, tmp)
     return tmp
 
 
+def make_durable() -> None:
+    """The optimized copy on disk before the live shard is let go (a power loss after the swap
+    must not find the copy's files only in the page cache)."""
+    os.sync()
+
+
 def short_of_disk(path: Path, margin_mb: int = 256) -> str:
-    """Why the copy would not fit (its size and a margin beside the shard), or ""."""
+    """Why an optimize aside would not fit, or "": the copy, and as much again for the segments
+    the child builds before it drops the copy's own, plus a margin."""
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     free = shutil.disk_usage(path.parent).free
-    if free < size + margin_mb * 2**20:
-        return f"a copy needs {size / 2**20:.0f} MB + {margin_mb} MB and {free / 2**20:.0f} MB are free beside {path}"
+    if free < 2 * size + margin_mb * 2**20:
+        return f"it needs 2 × {size / 2**20:.0f} MB + {margin_mb} MB and {free / 2**20:.0f} MB are free beside {path}"
     return ""
 
 
@@ -85,9 +92,11 @@ def start_child(tmp: Path, dim: int, threshold_kb: int) -> subprocess.Popen[byte
     (its stderr ends up in the reason of a failure)."""
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
+    # -P: the server's working directory is not searched first (an index.py there would shadow the
+    # package); its own session: a Ctrl-C to the server reaches the server, which stops the child
     return subprocess.Popen(
-        [sys.executable, "-m", "index.vectors.edge_aside", str(tmp), str(dim), str(threshold_kb), str(os.getpid())],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [sys.executable, "-P", "-m", "index.vectors.edge_aside", str(tmp), str(dim), str(threshold_kb), str(os.getpid())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
     )
 
 
@@ -102,10 +111,14 @@ def swap_in(path: Path, ready: Path) -> None:
 
 
 def swap_back(path: Path) -> None:
-    """Undo ``swap_in``: the shard it replaced (``vectors.old``) is the live one again."""
-    shutil.rmtree(path)
+    """Undo ``swap_in``: the shard it replaced (``vectors.old``) is the live one again. Renames
+    first, deletion last: a crash in between leaves the whole old shard in place."""
+    bad = sibling(path, ".bad")
+    shutil.rmtree(bad, ignore_errors=True)
+    os.rename(path, bad)
     os.rename(sibling(path, ".old"), path)
     sync_dir(path.parent)
+    shutil.rmtree(bad, ignore_errors=True)
 
 
 def _die_with(parent: int) -> None:

@@ -151,15 +151,16 @@ def test_the_audit_thread_ends_with_the_app_and_a_restarted_app_audits_again(dem
 
     from api.app import create_app
 
-    def audit_threads() -> int:
-        return sum(t.name.startswith("audit") for t in threading.enumerate())
+    def audit_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("audit")}
 
     app = create_app(demo_stack)
-    before = audit_threads()
     for run in range(2):
+        before = audit_threads()  # other apps' threads, which come and go with their own apps
         with TestClient(app) as c:
             answered = c.post("/v1/ask", json={"question": "老康宁的等待期多少天"}, headers={"X-Request-ID": f"life-{run}"})
             assert answered.status_code == 200
-            assert audit_threads() == before + 1
-        assert audit_threads() == before  # shut down at the end of the lifespan, after its last record
+            mine = audit_threads() - before
+            assert len(mine) == 1
+        assert not any(t.is_alive() for t in mine)  # shut down at the end of the lifespan, after its last record
         assert [r["status"] for r in app.state.audit.records() if r.get("request_id") == f"life-{run}"] == [200]

