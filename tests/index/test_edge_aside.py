@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,31 @@ def _points(start: int, n: int) -> list[IndexPoint]:
     ]
 
 
+def _child_doing(work: Callable[[subprocess.Popen[bytes]], None]) -> Any:
+    """A stand-in for ``edge_aside.start_child``: the real child, with ``work(child)`` done while it
+    runs (after the copy was taken, before the index waits for it)."""
+    real_start = edge_aside.start_child
+
+    class Child:
+        def __init__(self, *args: Any) -> None:
+            self._child = real_start(*args)
+            self.returncode: int | None = None
+
+        def poll(self) -> int | None:
+            return self._child.poll()
+
+        def terminate(self) -> None:
+            self._child.terminate()
+
+        def communicate(self) -> tuple[bytes, bytes]:
+            work(self._child)
+            out = self._child.communicate()
+            self.returncode = self._child.returncode
+            return out
+
+    return Child
+
+
 def _siblings(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name + "."))
 
@@ -63,27 +89,16 @@ def test_a_copy_is_optimized_in_a_child_while_the_index_answers_and_takes_writes
     expected = _hits()
 
     seen: dict[str, Any] = {}
-    real_start = edge_aside.start_child
 
-    class Child:
-        """The real child, with writes and queries made while it runs (after the copy was taken)."""
+    def meanwhile(child: subprocess.Popen[bytes]) -> None:
+        seen["hits"] = _hits()
+        index.upsert(_points(400, 50))
+        index.delete([_pid(0), _pid(1)])
+        index.set_payload([_pid(2)], {"audience": "internal"})
+        seen["hits after writes"] = _hits()
+        seen["running"] = child.poll() is None
 
-        def __init__(self, *args: Any) -> None:
-            self._child = real_start(*args)
-            self.returncode: int | None = None
-
-        def communicate(self) -> tuple[bytes, bytes]:
-            seen["hits"] = _hits()
-            index.upsert(_points(400, 50))
-            index.delete([_pid(0), _pid(1)])
-            index.set_payload([_pid(2)], {"audience": "internal"})
-            seen["hits after writes"] = _hits()
-            seen["running"] = self._child.poll() is None
-            out = self._child.communicate()
-            self.returncode = self._child.returncode
-            return out
-
-    monkeypatch.setattr(edge_aside, "start_child", Child)
+    monkeypatch.setattr(edge_aside, "start_child", _child_doing(meanwhile))
     report = index.optimize_aside()
 
     assert report is not None and report.swapped, report
@@ -141,27 +156,11 @@ def test_too_many_writes_during_the_child_stop_it_and_keep_every_write(
     index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
     index.upsert(_points(0, 100))
     monkeypatch.setattr(edge, "JOURNAL_MAX_POINTS", 30)
-    real_start = edge_aside.start_child
+    def meanwhile(child: subprocess.Popen[bytes]) -> None:
+        for start in range(100, 150, 10):
+            index.upsert(_points(start, 10))  # the fourth batch passes the cap
 
-    class Child:
-        def __init__(self, *args: Any) -> None:
-            self._child = real_start(*args)
-            self.returncode: int | None = None
-
-        def poll(self) -> int | None:
-            return self._child.poll()
-
-        def terminate(self) -> None:
-            self._child.terminate()
-
-        def communicate(self) -> tuple[bytes, bytes]:
-            for start in range(100, 150, 10):
-                index.upsert(_points(start, 10))  # the fourth batch passes the cap
-            out = self._child.communicate()
-            self.returncode = self._child.returncode
-            return out
-
-    monkeypatch.setattr(edge_aside, "start_child", Child)
+    monkeypatch.setattr(edge_aside, "start_child", _child_doing(meanwhile))
     report = index.optimize_aside()
     assert report is not None and not report.swapped and "written meanwhile" in report.reason
     assert index.count() == 150 and _siblings(path) == []
