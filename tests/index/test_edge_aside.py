@@ -70,6 +70,14 @@ def _child_doing(work: Callable[[subprocess.Popen[bytes]], None]) -> Any:
     return Child
 
 
+def _filled(tmp_path: Path, n: int) -> tuple[Path, EdgeIndex]:
+    """An index at ``tmp_path/vectors`` holding points 0..n-1, every vector past the threshold."""
+    path = tmp_path / "vectors"
+    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
+    index.upsert(_points(0, n))
+    return path, index
+
+
 def _siblings(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name + "."))
 
@@ -77,9 +85,7 @@ def _siblings(path: Path) -> list[str]:
 def test_a_copy_is_optimized_in_a_child_while_the_index_answers_and_takes_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "vectors"
-    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
-    index.upsert(_points(0, 400))
+    path, index = _filled(tmp_path, 400)
     assert index.needs_optimize()
     probe = _points(5, 1)[0]
 
@@ -152,9 +158,7 @@ def test_too_many_writes_during_the_child_stop_it_and_keep_every_write(
 ) -> None:
     from index.vectors import edge
 
-    path = tmp_path / "vectors"
-    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
-    index.upsert(_points(0, 100))
+    path, index = _filled(tmp_path, 100)
     monkeypatch.setattr(edge, "JOURNAL_MAX_POINTS", 30)
     def meanwhile(child: subprocess.Popen[bytes]) -> None:
         for start in range(100, 150, 10):
@@ -175,9 +179,7 @@ def test_too_many_writes_during_the_child_stop_it_and_keep_every_write(
 def test_a_failed_optimize_leaves_the_live_index_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    path = tmp_path / "vectors"
-    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
-    index.upsert(_points(0, 100))
+    path, index = _filled(tmp_path, 100)
 
     def broken(tmp: Path, dim: int, threshold_kb: int) -> subprocess.Popen[bytes]:
         if fault == "child fails":
@@ -198,9 +200,7 @@ def test_a_failed_optimize_leaves_the_live_index_as_it_was(
 
 
 def test_no_copy_is_made_without_the_disk_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "vectors"
-    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
-    index.upsert(_points(0, 100))
+    path, index = _filled(tmp_path, 100)
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=50 * 2**20))
     report = index.optimize_aside()
@@ -212,9 +212,7 @@ def test_no_copy_is_made_without_the_disk_for_it(tmp_path: Path, monkeypatch: py
 def test_a_swap_whose_second_rename_fails_still_ends_with_a_whole_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "vectors"
-    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
-    index.upsert(_points(0, 120))
+    path, index = _filled(tmp_path, 120)
 
     def half(live: Path, ready: Path) -> None:
         live.rename(edge_aside.sibling(live, ".old"))
@@ -231,9 +229,7 @@ def test_a_swap_whose_second_rename_fails_still_ends_with_a_whole_index(
 
 
 def test_closing_the_index_stops_its_child_and_drops_the_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "vectors"
-    index = EdgeIndex(path, DIM, threshold_kb=THRESHOLD_KB)
-    index.upsert(_points(0, 100))
+    path, index = _filled(tmp_path, 100)
     # a child that takes its time, as one does on a large index
     monkeypatch.setattr(edge_aside, "start_child", lambda *a: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
     reports: list[Any] = []
