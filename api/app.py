@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
 
 from api.alerts.service import attach, detach
-from api.audit import AuditLog
+from api.audit import AuditLog, AuditWriter
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.observability import Metrics, install_masking
@@ -49,7 +48,7 @@ def create_app(
     app.state.keys = KeyStore(stack.data_dir)
     app.state.audit = AuditLog(stack.data_dir)
     # one thread writes the audit records, in the order the responses start (api/middleware.py)
-    app.state.audit_writer = _audit_writer()
+    app.state.audit_writer = AuditWriter(app.state.audit)
     app.state.limiter = SharedRateLimiter(shared) if shared else RateLimiter(per_minute, burst)
     app.state.metrics = Metrics(stack)
     # ingest, catalog imports and deletes run one at a time, in whichever process serves them
@@ -81,20 +80,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        # the records of the last responses are written before the stores close; a new executor
+        # the records of the last responses are written before the stores close; a new writer
         # (its thread starts at its first record) serves the app if it is started again
-        writer, app.state.audit_writer = app.state.audit_writer, _audit_writer()
-        writer.shutdown(wait=True)
+        writer, app.state.audit_writer = app.state.audit_writer, AuditWriter(app.state.audit)
+        writer.close()
         if poller is not None:
             poller.stop()
         if serving:
             detach(stack, app.state.alerts, wait_s=5.0)  # what is still pending resumes at the next start
         if owns:
             stack.close()
-
-
-def _audit_writer() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
 
 
 def _status_poller(app: FastAPI) -> FeedPoller | None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +50,59 @@ def append_fsynced(path: Path, data: bytes, *, fresh_line: bool = False) -> None
         os.close(fd)
 
 
+class AuditWriter:
+    """The app's audit thread. The records of responses that start while it writes are written
+    next, together: one write and one fsync for all of them (group commit). Each response still
+    waits until its own record is on disk, and records keep the order their responses started in.
+    Started at the first record; ``close`` writes what is waiting and ends the thread."""
+
+    def __init__(self, log: AuditLog, most: int = 64) -> None:
+        self.log = log
+        self.most = most  # records in one write at most
+        self._waiting: list[tuple[dict[str, Any], Future[dict[str, Any]]]] = []
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, entry: dict[str, Any]) -> Future[dict[str, Any]]:
+        """The record of ``entry``, once it is on disk (or the BrokerKGError that kept it off)."""
+        future: Future[dict[str, Any]] = Future()
+        with self._ready:
+            if self._closed:
+                raise BrokerKGError("the audit writer is closed: the app is shutting down")
+            self._waiting.append((entry, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
+                self._thread.start()
+            self._ready.notify()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if not self._waiting:
+                    return
+                batch, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
+            try:
+                records = self.log.append_many([entry for entry, _ in batch])
+            except BaseException as exc:  # each waiting response learns it; the thread goes on
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for (_, future), record in zip(batch, records, strict=True):
+                    future.set_result(record)
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+
 @dataclass
 class VerifyReport:
     records: int = 0
@@ -77,18 +132,26 @@ class AuditLog:
 
         ``at``: the record's time (default now), the one clock parameter, for records written on
         behalf of an earlier moment (tests of the alerts' look-back window, imports)."""
+        return self.append_many([entry], at=at)[0]
+
+    def append_many(self, entries: list[dict[str, Any]], *, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Write the records of ``entries``, chained in their order, in one write and one fsync."""
         try:
             with self._lock:
                 seq, prev = self._head()  # re-read: another writer may have appended
-                record = {"seq": seq + 1, "time": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds"), **entry,
-                          "prev": prev}
-                record["hash"] = _digest(record)
-                line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-                append_fsynced(self.path, line)
-                replace_atomically(self.head_path, json.dumps({"seq": record["seq"], "hash": record["hash"]}))
+                time = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
+                records = []
+                for entry in entries:
+                    seq += 1
+                    record = {"seq": seq, "time": time, **entry, "prev": prev}
+                    record["hash"] = prev = _digest(record)
+                    records.append(record)
+                lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+                append_fsynced(self.path, lines.encode("utf-8"))
+                replace_atomically(self.head_path, json.dumps({"seq": seq, "hash": prev}))
         except OSError as exc:
             raise BrokerKGError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
-        return record
+        return records
 
     def records(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
 from api.observability import new_request_id, request_id
+from domain import activity
 from domain.errors import BrokerKGError
 from domain.mask import mask_pii
 
@@ -68,17 +69,18 @@ class EveryRequest:
             await send(message)
 
         try:
-            refusal, receive = await self._guard(scope, receive)
-            if refusal is not None:
-                await refusal(scope, receive, send_audited)
-                return
-            try:
-                await self.app(scope, receive, send_audited)
-            except Exception:  # the error handlers answer everything; this is the last resort
-                if sent:
-                    raise
-                logger.exception("request failed outside the error handlers")
-                await error_response(500, "internal_error", "internal error")(scope, receive, send_audited)
+            with activity.request():  # how many requests are at work: the query embedder's choice of cores
+                refusal, receive = await self._guard(scope, receive)
+                if refusal is not None:
+                    await refusal(scope, receive, send_audited)
+                    return
+                try:
+                    await self.app(scope, receive, send_audited)
+                except Exception:  # the error handlers answer everything; this is the last resort
+                    if sent:
+                        raise
+                    logger.exception("request failed outside the error handlers")
+                    await error_response(500, "internal_error", "internal error")(scope, receive, send_audited)
         finally:
             request_id.reset(token)
 
@@ -136,7 +138,7 @@ class EveryRequest:
         if broker:
             record["broker"] = broker
         try:
-            await asyncio.wrap_future(request.app.state.audit_writer.submit(request.app.state.audit.append, record))
+            await asyncio.wrap_future(request.app.state.audit_writer.submit(record))
         except BrokerKGError as exc:
             logger.error("%s", exc)
             return False

@@ -17,6 +17,7 @@ import sys
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from domain.mask import mask_pii
@@ -149,6 +150,17 @@ class Metrics:
         Gauge("brokerkg_vector_points", "Points in the vector index", registry=self.registry).set_function(
             lambda: _value(lambda: stack.index.count())
         )
+        embeddings = Gauge(
+            "brokerkg_query_embeddings",
+            "Query vectors since start: cached (repeated questions), alone (a call on every core), batched (queries "
+            "in calls of one thread, asked while others were at work)", ["how"], registry=self.registry,
+        )
+        for how in ("cached", "alone", "batched"):
+            embeddings.labels(how).set_function(partial(_embedding_count, stack, how))
+        Gauge(
+            "brokerkg_query_embedding_batches", "Calls that embedded batched queries (batched ÷ this: the mean batch)",
+            registry=self.registry,
+        ).set_function(partial(_embedding_count, stack, "batches"))
         Gauge("brokerkg_graph_restarts", "Bundled graph server restarts since start", registry=self.registry).set_function(
             lambda: float(getattr(stack.graph.executor, "restarts", 0) if stack.graph else 0)
         )
@@ -163,6 +175,16 @@ class Metrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _embedding_count(stack: Any, how: str) -> float:
+    """One of the query embedder's counts (an embedder without them, e.g. sentence-transformers', has 0)."""
+    embedder = stack.embedder
+    inner = getattr(embedder, "inner", embedder)
+    calls = getattr(inner, "query_calls", {})
+    counts = {"cached": getattr(embedder, "hits", 0), "alone": calls.get("alone", 0),
+              "batched": getattr(inner, "batched_queries", 0), "batches": calls.get("batched", 0)}
+    return float(counts[how])
 
 
 def _up(probe: Any) -> float:

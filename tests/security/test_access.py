@@ -210,3 +210,49 @@ def test_audit_chain_holds_with_concurrent_writers(tmp_path: Path) -> None:
         t.join()
     report = AuditLog(tmp_path).verify()
     assert report.records == 300 and report.ok, report.problems[:3]
+
+
+def test_records_of_responses_started_together_are_written_together_in_order(tmp_path: Path) -> None:
+    """The app's audit thread (group commit): records that wait while one write runs go in the next
+    write, one fsync for all, in the order they were handed over; a failed write fails each of its
+    responses, and the writer goes on; close writes what waits."""
+    import threading
+
+    from api.audit import AuditWriter
+    from domain.errors import BrokerKGError
+
+    log = AuditLog(tmp_path)
+    writes: list[int] = []  # records per write
+    first_started, release = threading.Event(), threading.Event()
+    real = log.append_many
+
+    def watched(entries: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+        writes.append(len(entries))
+        if len(writes) == 1:
+            first_started.set()
+            assert release.wait(10)
+        if any(e.get("status") == 507 for e in entries):
+            raise BrokerKGError("audit log: disk full")
+        return real(entries, **kw)
+
+    log.append_many = watched  # type: ignore[method-assign]
+    writer = AuditWriter(log)
+    first = writer.submit({"path": "/0", "status": 200})
+    assert first_started.wait(10)
+    rest = [writer.submit({"path": f"/{i}", "status": 200}) for i in range(1, 21)]  # while /0 is written
+    release.set()
+    records = [f.result(10) for f in [first, *rest]]
+    assert writes == [1, 20]
+    assert [r["path"] for r in records] == [f"/{i}" for i in range(21)] and [r["seq"] for r in records] == list(range(1, 22))
+
+    failing = writer.submit({"path": "/full", "status": 507})
+    with pytest.raises(BrokerKGError, match="disk full"):
+        failing.result(10)
+    last = [writer.submit({"path": f"/late{i}", "status": 200}) for i in range(3)]
+    writer.close()
+    assert all(f.done() for f in last)
+    assert [r["path"] for r in AuditLog(tmp_path).records()][-3:] == ["/late0", "/late1", "/late2"]
+    report = AuditLog(tmp_path).verify()
+    assert report.records == 24 and report.ok, report.problems[:3]
+    with pytest.raises(BrokerKGError, match="closed"):
+        writer.submit({"path": "/after", "status": 200})
