@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from typing import Any
 
 from domain.errors import BrokerKGError
 from domain.files import ProcessLock, replace_atomically
+
+logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -85,14 +88,39 @@ class AuditWriter:
                 if not self._waiting:
                     return
                 batch, self._waiting = self._waiting[: self.most], self._waiting[self.most :]
+            # From here a future cannot be cancelled (a client that went away cancels its wait): its
+            # request was served, so its record is written all the same, and nobody is told.
+            waiting = [future.set_running_or_notify_cancel() for _, future in batch]
             try:
-                records = self.log.append_many([entry for entry, _ in batch])
-            except BaseException as exc:  # each waiting response learns it; the thread goes on
-                for _, future in batch:
-                    future.set_exception(exc)
-            else:
-                for (_, future), record in zip(batch, records, strict=True):
-                    future.set_result(record)
+                outcomes = self._write([entry for entry, _ in batch])
+            except BaseException as exc:  # whatever it is, each waiting response learns it
+                outcomes = [exc] * len(batch)
+            for (_, future), told, outcome in zip(batch, waiting, outcomes, strict=True):
+                if not told:
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    def _write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any] | BaseException]:
+        """The records, or for each entry what kept it off disk. A batch that fails for a reason
+        other than the disk (a value that is not JSON, say) is written one by one, so that only
+        the entry at fault fails."""
+        try:
+            return list(self.log.append_many(entries))
+        except BrokerKGError:
+            raise
+        except Exception:
+            if len(entries) == 1:
+                raise
+        out: list[dict[str, Any] | BaseException] = []
+        for entry in entries:
+            try:
+                out.append(self.log.append(entry))
+            except Exception as exc:  # handed to the entry's response
+                out.append(exc)
+        return out
 
     def close(self) -> None:
         with self._ready:
@@ -101,6 +129,14 @@ class AuditWriter:
             thread = self._thread
         if thread is not None:
             thread.join()
+
+
+def _cut(path: Path, size: int) -> None:
+    """Truncate ``path`` back to ``size`` bytes, as far as the disk lets us."""
+    try:
+        os.truncate(path, size)
+    except OSError as exc:
+        logger.error("audit log %s: could not remove a failed write (%s); `brokerkg audit verify` will show it", path, exc)
 
 
 @dataclass
@@ -147,8 +183,15 @@ class AuditLog:
                     record["hash"] = prev = _digest(record)
                     records.append(record)
                 lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
-                append_fsynced(self.path, lines.encode("utf-8"))
-                replace_atomically(self.head_path, json.dumps({"seq": seq, "hash": prev}))
+                size = self.path.stat().st_size if self.path.exists() else 0
+                try:
+                    append_fsynced(self.path, lines.encode("utf-8"), fresh_line=True)
+                    replace_atomically(self.head_path, json.dumps({"seq": seq, "hash": prev}))
+                except OSError:
+                    # records on disk that the head does not name would be chained again by the next
+                    # write (the same seq and prev): the log goes back to what the head names
+                    _cut(self.path, size)
+                    raise
         except OSError as exc:
             raise BrokerKGError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
         return records

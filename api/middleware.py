@@ -142,6 +142,9 @@ class EveryRequest:
         except BrokerKGError as exc:
             logger.error("%s", exc)
             return False
+        except Exception:  # a record that cannot be written for another reason: still no answer without it
+            logger.exception("audit record not written")
+            return False
         return True
 
     @staticmethod

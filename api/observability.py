@@ -15,9 +15,9 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from domain.mask import mask_pii
@@ -150,17 +150,7 @@ class Metrics:
         Gauge("brokerkg_vector_points", "Points in the vector index", registry=self.registry).set_function(
             lambda: _value(lambda: stack.index.count())
         )
-        embeddings = Gauge(
-            "brokerkg_query_embeddings",
-            "Query vectors since start: cached (repeated questions), alone (a call on every core), batched (queries "
-            "in calls of one thread, asked while others were at work)", ["how"], registry=self.registry,
-        )
-        for how in ("cached", "alone", "batched"):
-            embeddings.labels(how).set_function(partial(_embedding_count, stack, how))
-        Gauge(
-            "brokerkg_query_embedding_batches", "Calls that embedded batched queries (batched ÷ this: the mean batch)",
-            registry=self.registry,
-        ).set_function(partial(_embedding_count, stack, "batches"))
+        self.registry.register(_QueryEmbeddings(stack))
         Gauge("brokerkg_graph_restarts", "Bundled graph server restarts since start", registry=self.registry).set_function(
             lambda: float(getattr(stack.graph.executor, "restarts", 0) if stack.graph else 0)
         )
@@ -177,14 +167,31 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _embedding_count(stack: Any, how: str) -> float:
-    """One of the query embedder's counts (an embedder without them, e.g. sentence-transformers', has 0)."""
-    embedder = stack.embedder
-    inner = getattr(embedder, "inner", embedder)
-    calls = getattr(inner, "query_calls", {})
-    counts = {"cached": getattr(embedder, "hits", 0), "alone": calls.get("alone", 0),
-              "batched": getattr(inner, "batched_queries", 0), "batches": calls.get("batched", 0)}
-    return float(counts[how])
+class _QueryEmbeddings:
+    """The query embedder's counts since start, read at each scrape (an embedder without them,
+    e.g. sentence-transformers', shows 0)."""
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        embedder = self.stack.embedder
+        inner = getattr(embedder, "inner", embedder)
+        calls = getattr(inner, "query_calls", {})
+        vectors = CounterMetricFamily(
+            "brokerkg_query_embeddings", "Query vectors: cached (repeated questions), alone (a call on every core), "
+            "batched (in calls of one thread, asked while other requests were at work)", labels=["how"],
+        )
+        vectors.add_metric(["cached"], getattr(embedder, "hits", 0))
+        vectors.add_metric(["alone"], calls.get("alone", 0))
+        vectors.add_metric(["batched"], getattr(inner, "batched_queries", 0))
+        yield vectors
+        yield CounterMetricFamily(
+            "brokerkg_query_embedding_batches", "Calls that embedded batched queries (batched ÷ this: the mean batch)",
+            value=calls.get("batched", 0),
+        )
 
 
 def _up(probe: Any) -> float:

@@ -87,21 +87,26 @@ def request_for(endpoint: str, n: int, q: str) -> tuple[str, dict[str, str]]:
 
 
 def embeddings(port: int) -> dict[str, float]:
-    """The server's query-embedding counts from /metrics (one process's, with workers)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-    except OSError:
-        return {}
-    finally:
-        conn.close()
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("brokerkg_query_embedding"):
-            name, value = line.rsplit(" ", 1)
-            out[name.split('how="')[-1].rstrip('"}') if "how=" in name else "batches"] = float(value)
-    return out
+    """The owner's query-embedding counts from /metrics (with workers: asked until the owner answers)."""
+    for _ in range(50):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            text = response.read().decode()
+            if response.getheader("X-BrokerKG-Process", "0") != "0":
+                continue
+        except OSError:
+            return {}
+        finally:
+            conn.close()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(("brokerkg_query_embeddings_total", "brokerkg_query_embedding_batches_total")):
+                name, value = line.rsplit(" ", 1)
+                out[name.split('how="')[-1].rstrip('"}') if "how=" in name else "batches"] = float(value)
+        return out
+    return {}
 
 
 def app_cpu_s(pids: list[int]) -> float:
@@ -270,7 +275,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
               f"{1000 * graph_cpu / len(ok):.1f} ms + these clients {1000 * own_cpu / len(ok):.1f} ms; "
               f"the cores' wall time per answer {1000 * cores * elapsed / len(ok):.1f} ms")
     if counts:
-        print(f"query vectors under load: {counts.get('cached', 0):.0f} cached, {counts.get('alone', 0):.0f} alone on every core, "
+        print(f"query vectors under load (the owner's): {counts.get('cached', 0):.0f} cached, {counts.get('alone', 0):.0f} alone on every core, "
               f"{counts.get('batched', 0):.0f} batched in {counts.get('batches', 0):.0f} one-thread calls "
               f"(mean batch {counts.get('batched', 0) / max(1.0, counts.get('batches', 0)):.2f})")
     print(f"statuses outside the outage: {dict(Counter(r[2] for r in outside))}; "

@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, le=64, description="`brokerkg serve` processes on one port: the first owns the data dir, "
         "the others share its vector index, conversations and rate limits (docs/scaling.md). More than one pays when "
-        "one process is bound by Python's GIL: repeated questions on 2 cores, 53 → 62 answers/s; a lone answer served "
-        "by a worker takes ≈ 3 ms more (its index calls cross a socket)."
+        "one process is bound by Python's GIL (repeated questions); a lone answer served by a worker is slower (its "
+        "index calls cross a socket)."
     )
     optimize_quiet_s: float = Field(
         5.0, ge=0, description="While serving with the embedded vector index: seconds without writes after which "

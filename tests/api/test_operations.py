@@ -39,9 +39,9 @@ def test_metrics_count_requests_answers_and_flags(client: Any) -> None:
     assert delta("brokerkg_http_request_duration_seconds_count", method="POST", route="/v1/ask") == 6
     # a repeated question's vector comes from the cache; a request alone embeds on every core
     # (each request is counted out when it ends, or the next would be batched as if others were at work)
-    assert delta("brokerkg_query_embeddings", how="cached") >= 2
-    assert delta("brokerkg_query_embeddings", how="alone") >= 1
-    assert delta("brokerkg_query_embeddings", how="batched") == delta("brokerkg_query_embedding_batches") == 0
+    assert delta("brokerkg_query_embeddings_total", how="cached") >= 2
+    assert delta("brokerkg_query_embeddings_total", how="alone") >= 1
+    assert delta("brokerkg_query_embeddings_total", how="batched") == delta("brokerkg_query_embedding_batches_total") == 0
     assert delta("brokerkg_answers_total", mode="extractive", outcome="answered") >= 3
     assert delta("brokerkg_answers_total", mode="extractive", outcome="no_answer") == 2
     assert delta("brokerkg_flagged_products_total", status="discontinued") >= 3  # 老康宁 = RH-CI-2019, off sale

@@ -228,7 +228,7 @@ def test_records_of_responses_started_together_are_written_together_in_order(tmp
 
     def watched(entries: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
         writes.append(len(entries))
-        if len(writes) == 1:
+        if len(writes) == 1:  # the first write of a round waits until the test lets it go
             first_started.set()
             assert release.wait(10)
         if any(e.get("status") == 507 for e in entries):
@@ -248,11 +248,52 @@ def test_records_of_responses_started_together_are_written_together_in_order(tmp
     failing = writer.submit({"path": "/full", "status": 507})
     with pytest.raises(BrokerKGError, match="disk full"):
         failing.result(10)
+
+    # a client that goes away cancels its wait: its record is written anyway and the writer goes on;
+    # an entry that is not JSON fails alone, not the others written with it
+    release.clear()
+    writes.clear()
+    first_started.clear()
+    first = writer.submit({"path": "/gate", "status": 200})
+    assert first_started.wait(10)  # /gate is being written: the next three wait together
+    gone = writer.submit({"path": "/gone", "status": 200})
+    bad = writer.submit({"path": "/bad", "status": 200, "question": object()})
+    good = writer.submit({"path": "/good", "status": 200})
+    assert gone.cancel()
+    release.set()
+    assert first.result(10)["path"] == "/gate" and good.result(10)["path"] == "/good"
+    with pytest.raises(TypeError):
+        bad.result(10)
+
     last = [writer.submit({"path": f"/late{i}", "status": 200}) for i in range(3)]
     writer.close()
     assert all(f.done() for f in last)
-    assert [r["path"] for r in AuditLog(tmp_path).records()][-3:] == ["/late0", "/late1", "/late2"]
+    paths = [r["path"] for r in AuditLog(tmp_path).records()]
+    assert paths[-6:] == ["/gate", "/gone", "/good", "/late0", "/late1", "/late2"]
     report = AuditLog(tmp_path).verify()
-    assert report.records == 24 and report.ok, report.problems[:3]
+    assert report.records == 27 and report.ok, report.problems[:3]
     with pytest.raises(BrokerKGError, match="closed"):
         writer.submit({"path": "/after", "status": 200})
+
+
+def test_a_write_that_fails_after_its_records_reached_the_disk_leaves_no_record_behind(tmp_path: Path, monkeypatch: Any) -> None:
+    """Records written but not named by the head would be chained again by the next write (the same
+    seq and prev) and break the chain: a failed write takes its records back off."""
+    import api.audit as audit_module
+    from domain.errors import BrokerKGError
+
+    log = AuditLog(tmp_path)
+    log.append({"path": "/1", "status": 200})
+    real = audit_module.replace_atomically
+
+    def head_unwritable(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit_module, "replace_atomically", head_unwritable)
+    with pytest.raises(BrokerKGError, match="No space left"):
+        log.append_many([{"path": "/2", "status": 200}, {"path": "/3", "status": 200}])
+    monkeypatch.setattr(audit_module, "replace_atomically", real)
+    log.append({"path": "/4", "status": 200})
+    assert [r["path"] for r in log.records()] == ["/1", "/4"]
+    report = log.verify()
+    assert report.records == 2 and report.ok, report.problems[:3]
