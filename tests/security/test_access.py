@@ -297,3 +297,15 @@ def test_a_write_that_fails_after_its_records_reached_the_disk_leaves_no_record_
     assert [r["path"] for r in log.records()] == ["/1", "/4"]
     report = log.verify()
     assert report.records == 2 and report.ok, report.problems[:3]
+
+    def fsync_fails(fd: int) -> None:  # the records written, not yet on disk (the alert store appends alike)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(audit_module.os, "fsync", fsync_fails)
+    with pytest.raises(BrokerKGError, match="Input/output error"):
+        log.append({"path": "/5", "status": 200})
+    monkeypatch.undo()
+    log.append({"path": "/6", "status": 200})
+    assert [r["path"] for r in log.records()] == ["/1", "/4", "/6"]
+    report = log.verify()
+    assert report.records == 3 and report.ok, report.problems[:3]
