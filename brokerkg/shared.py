@@ -40,11 +40,16 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from domain.errors import BrokerKGError, DependencyError
+from domain.files import Generation
+from index.vectors.base import ScoredId, SearchFilter, SparseVec
+from index.vectors.payloads import PayloadCache
 from retrieval.conversation import Conversation, ConversationStore, Turn
 
 logger = logging.getLogger(__name__)
@@ -54,7 +59,7 @@ SOCKET_NAME = "share.sock"
 # What a worker may call on each shared object; methods that return iterators are sent as lists.
 ALLOWED: dict[str, frozenset[str]] = {
     "index": frozenset({
-        "upsert", "set_payload", "delete", "hybrid", "document_frequency", "dense_similarity", "retrieve", "count",
+        "upsert", "set_payload", "delete", "hybrid", "ranked", "document_frequency", "dense_similarity", "retrieve", "count",
         "all_ids", "payloads", "points", "export", "optimize", "writes",
     }),
     "conversations": frozenset({"get", "add_to"}),
@@ -214,19 +219,47 @@ class ShareClient:
 class RemoteIndex:
     """The owner's vector index, seen from a worker (``index.vectors.base.VectorIndex``)."""
 
-    def __init__(self, client: ShareClient, dim: int) -> None:
+    _WRITES = frozenset({"upsert", "set_payload", "delete"})
+
+    def __init__(self, client: ShareClient, dim: int, generation: Generation) -> None:
+        """``generation``: the data dir's mark of catalog changes (bumped by every ingest, delete and
+        catalog import, in whichever process)."""
         self._client = client
         self.dim = dim
+        self._generation = generation
+        self._own_writes = 0
+        self._owner_writes = 0
+        self._payloads = PayloadCache()
 
     def __getattr__(self, method: str) -> Any:
         if method not in ALLOWED["index"]:  # (writes and the iterators are defined below)
             raise AttributeError(method)
-        return lambda *args, **kwargs: self._client.call("index", method, *args, **kwargs)
+        if method not in self._WRITES:
+            return lambda *args, **kwargs: self._client.call("index", method, *args, **kwargs)
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return self._client.call("index", method, *args, **kwargs)
+            finally:
+                self._own_writes += 1  # (a failed write may have changed something too)
+        return write
+
+    def hybrid(self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int,
+               prefetch: int) -> list[ScoredId]:
+        """The owner searches without payloads, which come from this worker's payload cache."""
+        ranked, writes = self._client.call("index", "ranked", dense, sparse, flt, limit, prefetch)
+        self._owner_writes = max(self._owner_writes, writes)
+        return self._payloads.complete(ranked, writes, self.retrieve)
 
     @property
     def writes(self) -> int:
-        """The owner's count of writes: readers' caches of what the index holds start over when it moves."""
-        return int(self._client.call("index", "writes"))
+        """Moves when what the index holds may have changed, for readers' caches of it (the document
+        frequencies), with no call to the owner: on this worker's own writes, on the data dir's
+        generation (every ingest, delete and catalog import) and on the owner's count of writes,
+        which comes with each search. So another process's write that leaves the generation alone
+        (an audience change) shows at this worker's next search."""
+        generation = int.from_bytes(self._generation.current() or bytes(8), "little")
+        return self._own_writes + generation + self._owner_writes
 
     def payloads(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return iter(self._client.call("index", "payloads", *args, **kwargs))
@@ -242,18 +275,25 @@ class RemoteIndex:
 
 
 class RemoteConversations(ConversationStore):
-    """The owner's conversations, seen from a worker."""
+    """The owner's conversations, seen from a worker. A new conversation costs no call until its first
+    turn is added: the owner keeps it from then on, so a follow-up may land on any process."""
 
     def __init__(self, client: ShareClient) -> None:
         super().__init__()
         self._client = client
+        self._begun: weakref.WeakValueDictionary[str, Conversation] = weakref.WeakValueDictionary()
 
     def get(self, conversation_id: str | None) -> Conversation:
-        conv: Conversation = self._client.call("conversations", "get", conversation_id)
-        return conv
+        if not conversation_id:
+            conv = Conversation(uuid.uuid4().hex)
+            self._begun[conv.id] = conv  # until its first turn, or until the request lets go of it
+            return conv
+        found: Conversation = self._client.call("conversations", "get", conversation_id)
+        return found
 
     def add(self, conv: Conversation, turn: Turn) -> None:
-        self._client.call("conversations", "add_to", conv.id, turn)
+        begun = self._begun.pop(conv.id, None) is conv
+        self._client.call("conversations", "add_to", conv.id, turn, keep=begun)
         conv.turns.append(turn)
 
 

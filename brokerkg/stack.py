@@ -268,8 +268,9 @@ class Stack:
         s = self.settings
         if not s.qdrant_url and self._share is not None:
             from brokerkg.shared import RemoteIndex
+            from domain.files import Generation
 
-            return RemoteIndex(self._share, embedder.dim)
+            return RemoteIndex(self._share, embedder.dim, Generation(self.data_dir / "generation"))
         if not s.qdrant_url:
             from index.vectors.edge import EdgeIndex
 

@@ -45,34 +45,41 @@ class ConversationStore:
         self.max_conversations, self.max_turns, self.ttl_s = max_conversations, max_turns, ttl_s
 
     def get(self, conversation_id: str | None) -> Conversation:
-        now = time.monotonic()
+        """The conversation with this id (a new one under it when it is unknown or expired), or a new
+        one with an id of its own; kept as the most recently touched."""
         with self._lock:
-            # oldest touched first (a touched conversation moves to the end): expired ones are a prefix
-            while self._items and now - next(iter(self._items.values())).touched > self.ttl_s:
-                self._items.popitem(last=False)
-            if conversation_id and conversation_id in self._items:
-                conv = self._items.pop(conversation_id)
-            else:
-                conv = Conversation(conversation_id or uuid.uuid4().hex)
-            conv.touched = now
-            self._items[conv.id] = conv
-            while len(self._items) > self.max_conversations:
-                self._items.popitem(last=False)
-            return conv
+            return self._take(conversation_id or uuid.uuid4().hex)
+
+    def _take(self, conversation_id: str) -> Conversation:
+        now = time.monotonic()
+        # oldest touched first (a touched conversation moves to the end): expired ones are a prefix
+        while self._items and now - next(iter(self._items.values())).touched > self.ttl_s:
+            self._items.popitem(last=False)
+        conv = self._items.pop(conversation_id, None) or Conversation(conversation_id)
+        conv.touched = now
+        self._items[conv.id] = conv
+        while len(self._items) > self.max_conversations:
+            self._items.popitem(last=False)
+        return conv
 
     def add(self, conv: Conversation, turn: Turn) -> None:
         with self._lock:
             conv.turns.append(turn)
             del conv.turns[: -self.max_turns]
 
-    def add_to(self, conversation_id: str, turn: Turn) -> None:
-        """``add`` by id, for a turn answered in another process (brokerkg/shared.py)."""
+    def add_to(self, conversation_id: str, turn: Turn, keep: bool = False) -> None:
+        """``add`` by id, for a turn answered in another process (brokerkg/shared.py); ``keep``: the
+        first turn of a conversation that process began, kept here from now on."""
         with self._lock:
-            conv = self._items.get(conversation_id)
-            if conv is None:  # expired meanwhile, or one this store never handed out (a chat completion's)
-                return
-            conv.touched = time.monotonic()
-            self._items.move_to_end(conversation_id)
+            if keep:
+                conv = self._take(conversation_id)
+            else:
+                found = self._items.get(conversation_id)
+                if found is None:  # expired meanwhile, or one this store never handed out (a chat completion's)
+                    return
+                conv = found
+                conv.touched = time.monotonic()
+                self._items.move_to_end(conversation_id)
         self.add(conv, turn)
 
 

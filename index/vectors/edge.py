@@ -33,6 +33,7 @@ from index.vectors.base import (
     cosine_to,
     to_point,
 )
+from index.vectors.payloads import PayloadCache
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class EdgeIndex:
         self._qe = qe
         self.path, self.dim, self.threshold_kb = path, dim, threshold_kb
         self.writes = 0
+        self._payloads = PayloadCache()
         self._lock = threading.Lock()  # writes, flushes and the swap are serialised; queries run concurrently
         self._gate = _Gate()  # queries against the swap
         self._journal: list[tuple[str, tuple[Any, ...]]] | None = None  # writes made while a copy is optimized
@@ -228,6 +230,14 @@ class EdgeIndex:
     def hybrid(
         self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
     ) -> list[ScoredId]:
+        """Searched without payloads, which come from the payload cache (index/vectors/payloads.py)."""
+        ranked, writes = self.ranked(dense, sparse, flt, limit, prefetch)
+        return self._payloads.complete(ranked, writes, self.retrieve)
+
+    def ranked(
+        self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
+    ) -> tuple[list[tuple[str, float]], int]:
+        """The hybrid search's (id, score) pairs, best first, and the count of writes after it."""
         qe = self._qe
         condition = self._filter(flt)
         prefetches = []
@@ -237,13 +247,13 @@ class EdgeIndex:
             vector = qe.SparseVector(sparse.indices, sparse.values)
             prefetches.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(vector, using=SPARSE), filter=condition))
         if not prefetches:
-            return []
+            return [], self.writes
         request = qe.QueryRequest(
-            limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K), filter=condition, with_payload=True
+            limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K), filter=condition, with_payload=False
         )
         with self._gate.read():
             found = self._shard.query(request)
-        return [ScoredId(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
+        return [(str(p.id), float(p.score)) for p in found], self.writes
 
     def document_frequency(self, term_ids: list[int], flt: SearchFilter, cap: int = 200) -> dict[int, int]:
         """How many points contain each term (counted up to ``cap``): a sparse query per term, ≈ 0.1–1 ms each."""

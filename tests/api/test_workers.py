@@ -120,17 +120,21 @@ def test_two_processes_share_one_data_dir_and_stop_together(served: tuple[str, P
             break
     assert len(linked) == 2 and all("畅行" in q for q in linked.values()), linked
 
-    # a conversation started on one process goes on on the other
+    # a conversation started on one process goes on on the other: one named by the client, and one the
+    # worker began (no id asked for: the worker makes it and the owner keeps it from its first turn)
     first = httpx.post(f"{url}/v1/ask", json={"question": QUESTION, "conversation_id": "conv-1"}, timeout=30)
-    started_on = first.headers["X-BrokerKG-Process"]
-    for _ in range(200):
-        with httpx.Client(timeout=30) as client:
-            follow = client.post(f"{url}/v1/ask", json={"question": "那它的等待期呢？", "conversation_id": "conv-1"})
-        if follow.headers["X-BrokerKG-Process"] != started_on:
-            break
-    else:
-        pytest.fail("every follow-up landed on the process that started the conversation")
-    assert "畅行" in (follow.json()["resolved_question"] or ""), follow.json()
+    starts = [("conv-1", first.headers["X-BrokerKG-Process"])]
+    begun = _each_process(url, {"question": QUESTION})["1"].json()["conversation_id"]
+    starts.append((begun, "1"))
+    for conversation_id, started_on in starts:
+        for _ in range(200):
+            with httpx.Client(timeout=30) as client:
+                follow = client.post(f"{url}/v1/ask", json={"question": "那它的等待期呢？", "conversation_id": conversation_id})
+            if follow.headers["X-BrokerKG-Process"] != started_on:
+                break
+        else:
+            pytest.fail("every follow-up landed on the process that started the conversation")
+        assert "畅行" in (follow.json()["resolved_question"] or ""), (conversation_id, follow.json())
 
     # the owner polls the stop-sale feed; every process flags the product from then on
     (tmp_path / "feed" / "stop.json").write_text(
@@ -363,3 +367,35 @@ def test_a_worker_that_exits_is_started_again_after_a_pause_that_grows_only_whil
             assert pause <= gap < pause + 3.0, gaps
     time.sleep(1.0)
     assert len(_starts(starts)) == len(times)  # none started after stop()
+
+
+def test_a_conversation_a_worker_begins_costs_no_call_until_its_first_turn_and_only_its_own_are_kept(
+        tmp_path: Path) -> None:
+    from brokerkg.shared import RemoteConversations, ShareClient, ShareServer
+    from domain.errors import DependencyError
+    from retrieval.conversation import Conversation, ConversationStore, Turn
+
+    nobody = RemoteConversations(ShareClient(tmp_path / "nobody.sock"))
+    assert nobody.get(None).id  # a new conversation: the owner is not asked
+    with pytest.raises(DependencyError):
+        nobody.get("conv-1")  # a named one is the owner's
+
+    owner = ConversationStore()
+    server = ShareServer(tmp_path / "share.sock", {"conversations": owner})
+    client = ShareClient(server.path)
+    try:
+        worker = RemoteConversations(client)
+        begun = worker.get(None)
+        turn = Turn("康宁2019的等待期", ["P1"], ["康宁2019"], [])
+        worker.add(begun, turn)
+        assert owner.get(begun.id).turns == [turn]  # kept by the owner: a follow-up may land on any process
+        again = worker.get(begun.id)
+        worker.add(again, Turn("那它的免赔额呢？"))
+        assert [t.question for t in owner.get(begun.id).turns] == ["康宁2019的等待期", "那它的免赔额呢？"]
+
+        # a conversation the store did not hand out (a chat completion's, rebuilt from its messages) is not kept
+        worker.add(Conversation("chat-1"), turn)
+        assert owner.get("chat-1").turns == []
+    finally:
+        client.close()
+        server.close()

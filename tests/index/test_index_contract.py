@@ -1,5 +1,6 @@
 """The vector-index contract, run against both engines: Qdrant Edge (embedded) and
-qdrant-client (local mode standing in for a server: same client, same requests).
+qdrant-client (local mode standing in for a server: same client, same requests); and against the
+embedded one as a worker of ``serve --workers N`` sees it, over the owner's socket.
 
 Also the migration command's core: an embedded index copied into a qdrant-client
 collection answers the same hybrid queries with the same ranking.
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from brokerkg.shared import RemoteIndex, ShareClient, ShareServer
 from domain.errors import BrokerKGError
+from domain.files import Generation
 from index.vectors.base import PENDING, IndexPoint, SearchFilter, SparseVec
 from index.vectors.edge import EdgeIndex
 from index.vectors.qdrant_server import QdrantServerIndex, make_client, migrate
@@ -43,14 +46,28 @@ def _points(n: int = 40) -> list[IndexPoint]:
     return out
 
 
-@pytest.fixture(params=["edge", "qdrant-client"])
+@pytest.fixture(params=["edge", "qdrant-client", "worker"])
 def index(request: Any, tmp_path: Path) -> Iterator[Any]:
+    """Each engine, and the embedded one as a worker of ``serve --workers`` sees it (over the owner's socket)."""
+    if request.param == "qdrant-client":
+        idx: Any = QdrantServerIndex(make_client(f"local:{tmp_path / 'qdrant'}"), "brokerkg", DIM)
+        yield idx
+        idx.close()
+        return
+    idx = EdgeIndex(tmp_path / "vectors", DIM)
     if request.param == "edge":
-        idx: Any = EdgeIndex(tmp_path / "vectors", DIM)
-    else:
-        idx = QdrantServerIndex(make_client(f"local:{tmp_path / 'qdrant'}"), "brokerkg", DIM)
-    yield idx
-    idx.close()
+        yield idx
+        idx.close()
+        return
+    server = ShareServer(tmp_path / "share.sock", {"index": idx})
+    remote = RemoteIndex(ShareClient(server.path), DIM, Generation(tmp_path / "generation"))
+    remote.owner = idx  # for tests of writes made by another process
+    try:
+        yield remote
+    finally:
+        remote.close()
+        server.close()
+        idx.close()
 
 
 def test_hybrid_search_filters_and_hides_pending(index: Any) -> None:
@@ -69,6 +86,31 @@ def test_hybrid_search_filters_and_hides_pending(index: Any) -> None:
     assert pts[3].id not in {h.id for h in index.hybrid(_vec(3), SparseVec([3], [1.0]), SearchFilter(), 40, 40)}
     assert pts[3].id not in {p["position"] for p in index.payloads()} and sum(1 for _ in index.payloads()) == 39
     assert sum(1 for _ in index.points()) == 40  # the repair tools still see it
+
+
+def test_a_search_shows_each_payload_as_it_is_now(index: Any) -> None:
+    """The embedded index keeps the payloads of what it found (index/vectors/payloads.py): a change to
+    one shows at the next search, whoever made it, and what a caller does to a result stays its own."""
+    pts = _points()
+    index.upsert(pts)
+    query = (_vec(3), SparseVec([3], [1.0]), SearchFilter(), 5, 20)
+    first = index.hybrid(*query)
+    assert first[0].id == pts[3].id and first[0].payload["audience"] == "internal"
+    first[0].payload["locators"] = ["9.9"]  # callers add to a result's payload
+    assert "locators" not in index.hybrid(*query)[0].payload
+
+    writes = index.writes  # (readers' other caches key on it)
+    index.set_payload([pts[3].id], {"audience": "public"})
+    assert index.hybrid(*query)[0].payload["audience"] == "public" and index.writes != writes
+    owner = getattr(index, "owner", None)
+    if owner is not None:  # a write by the owner (or another worker): this worker never saw it made
+        owner.set_payload([pts[3].id], {"audience": "internal", "position": 33})
+        writes = index.writes
+        found = index.hybrid(*query)[0].payload
+        assert index.writes != writes  # the owner's count came with the search
+        assert (found["audience"], found["position"]) == ("internal", 33)
+        owner.delete([pts[3].id])
+        assert pts[3].id not in {h.id for h in index.hybrid(*query)}
 
 
 def test_frequency_similarity_retrieve_delete(index: Any) -> None:

@@ -1,0 +1,62 @@
+"""Payloads of search results, kept between queries of the embedded index.
+
+A hybrid query that returns its points' payloads costs Qdrant Edge about twice the query alone
+(the payloads are read and turned into Python dicts, holding the GIL), and a worker of ``serve
+--workers N`` receives them over the owner's socket besides. The payloads of the points a search
+finds are few and repeat (the same clauses answer many questions), so the embedded index searches
+without payloads and takes them from here, reading only those it has not seen.
+
+Every entry belongs to one state of the index, its count of writes: the count read after a search
+must be the one the cached payloads were read under, or the cache starts over. Only the process
+that writes the index knows that count exactly, so only the embedded index (and its workers, which
+learn the count with each search) use this; a Qdrant server, which other nodes may write, does not.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from index.vectors.base import ScoredId
+
+MAX_ENTRIES = 20_000  # ≈ 2.5 kB each (a chunk's text and its fields): ≈ 50 MB at most per process
+
+
+class PayloadCache:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._writes: int | None = None
+        self._lock = threading.Lock()
+
+    def complete(
+        self, ranked: list[tuple[str, float]], writes: int, fetch: Callable[[list[str]], list[ScoredId]]
+    ) -> list[ScoredId]:
+        """The search results ``ranked`` (id, score), found when the index had made ``writes`` writes,
+        with their payloads: cached ones, and ``fetch`` (the index's own lookup by id) for the rest.
+        Each result gets its own copy of the payload (callers add to it). A point deleted since the
+        search is left out, as a search a moment later would have."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            if writes != self._writes:
+                self._items.clear()
+                self._writes = writes
+            for point_id, _ in ranked:
+                payload = self._items.get(point_id)
+                if payload is not None:
+                    self._items.move_to_end(point_id)
+                    found[point_id] = payload
+        missing = [point_id for point_id, _ in ranked if point_id not in found]
+        if missing:
+            # read after the search: at this count of writes or a later one. If later, the cache
+            # has started over (or will, at the next search) and these entries are never met again.
+            fetched = {record.id: record.payload for record in fetch(missing)}
+            found.update(fetched)
+            with self._lock:
+                if self._writes == writes:
+                    self._items.update(fetched)
+                    while len(self._items) > self.max_entries:
+                        self._items.popitem(last=False)
+        return [ScoredId(point_id, score, dict(found[point_id])) for point_id, score in ranked if point_id in found]
