@@ -628,8 +628,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from brokerkg.shared import SOCKET_NAME, WORKER_ENV, ShareServer, Workers
+    from brokerkg.shared import ACTIVITY_NAME, SOCKET_NAME, WORKER_ENV, ShareServer, Workers
     from brokerkg.stack import Stack
+    from domain import activity
 
     attach = os.environ.pop(WORKER_ENV, None)
     if attach is not None:
@@ -649,11 +650,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         server = uvicorn.Server(config)
         listeners = _listen(host, port, workers)
         if workers > 1:
+            activity.share(stack.data_dir / ACTIVITY_NAME, 0, workers)
             share = ShareServer(stack.data_dir / SOCKET_NAME, {
                 "index": stack.index, "conversations": stack.retriever.conversations, "limiter": app.state.limiter,
                 "graph": stack, "alerts": app.state.alerts,
             })
-            pool = Workers(listeners[1:], share.path, stopping=lambda: server.should_exit).start()
+            pool = share.targets["workers"] = Workers(listeners[1:], share.path, stopping=lambda: server.should_exit)
+            pool.start()
+            late = pool.wait_ready(WORKER_START_S)
+            if late:
+                logger.error("worker processes %s did not start within %.0f s; serving anyway (the connections given to "
+                             "them wait until they do)", ", ".join(map(str, late)), WORKER_START_S)
             logger.info("%d worker processes: %s", workers - 1, ", ".join(map(str, pool.pids)))
         url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         stack.announce(command="brokerkg serve", url=f"http://{url_host}:{port}")
@@ -668,6 +675,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             listener.close()
         stack.close()
     return 0
+
+
+WORKER_START_S = 120.0  # the owner waits this long at most for its workers before it serves
 
 
 def _listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
@@ -722,15 +732,19 @@ def _serve_worker(settings: Settings, attach: str) -> int:
     import uvicorn
 
     from api.app import create_app
-    from brokerkg.shared import ShareClient
+    from brokerkg.shared import ACTIVITY_NAME, ShareClient
     from brokerkg.stack import Attachment, Stack
+    from domain import activity
 
     info = json.loads(attach)
     listener = socket.socket(fileno=int(info["fd"]))
     attachment = Attachment(Path(info["share"]))
     stack = Stack(settings, attachment).open()
+    activity.share(stack.data_dir / ACTIVITY_NAME, int(info["process"]))
     try:
-        app = create_app(stack, serving=True, shared=ShareClient(attachment.share_socket), process=int(info["process"]))
+        shared = ShareClient(attachment.share_socket)
+        app = create_app(stack, serving=True, shared=shared, process=int(info["process"]))
+        shared.call("workers", "ready", int(info["process"]))  # (its socket holds the connections meanwhile)
         uvicorn.Server(uvicorn.Config(app, **UVICORN)).run(sockets=[listener])
     finally:
         stack.close()

