@@ -16,7 +16,8 @@ port and measures, in the same run:
    outage (only 503 inside it, only 200 outside) and how long recovery took.
 
 Questions are the demo golden set's, in an order each client starts at its own offset; repeats
-are what bots send. ``--env BROKERKG_QUERY_CACHE=0`` measures with the query cache off.
+are what bots send. ``--env BROKERKG_QUERY_CACHE=0`` measures with the query cache off,
+``--env BROKERKG_WORKERS=1`` with one serving process (the default is one per core).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from collections import Counter
 from pathlib import Path
 
 from procstat import children, cpu_s, pct, rss_mb  # bench/ (the script's folder)
+
+from brokerkg.settings import serving_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["q"] for line in (ROOT / "tests/golden/questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -183,7 +186,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
                 break
         except OSError:
             time.sleep(0.2)
-    workers = int(dict(item.split("=", 1) for item in a.env).get("BROKERKG_WORKERS", "1"))
+    workers = serving_processes(int(dict(item.split("=", 1) for item in a.env).get("BROKERKG_WORKERS", "0")))
     wait_for_workers(port, workers)
     gpid = graph_pid(a.data_dir)
     app = [server.pid] + [pid for pid in children(server.pid) if pid != gpid]  # the owner and its workers

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.security import ROLES
 from brokerkg import __version__
-from brokerkg.settings import Settings, load_settings
+from brokerkg.settings import Settings, load_settings, serving_processes
 from domain.errors import BrokerKGError, DataDirBusyError, InputError
 
 if TYPE_CHECKING:
@@ -638,8 +638,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = settings.workers if args.workers is None else args.workers
-    if not 1 <= workers <= 64:
-        raise InputError(f"--workers must be from 1 to 64, not {workers}")
+    if not 0 <= workers <= 64:
+        raise InputError(f"--workers must be from 0 (one per core) to 64, not {workers}")
+    workers = serving_processes(workers)
     stack = Stack(settings).open()
     share: ShareServer | None = None
     pool: Workers | None = None
@@ -785,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the HTTP API and the chat UI")
     p.add_argument("--host", default=None, help="default 127.0.0.1 (BROKERKG_HOST)")
     p.add_argument("--port", type=int, default=None, help="default 8000 (BROKERKG_PORT)")
-    p.add_argument("--workers", type=int, default=None, help="processes serving the data dir (default 1, BROKERKG_WORKERS)")
+    p.add_argument("--workers", type=int, default=None, help="processes serving the data dir (default 0: one per core, at most 4; BROKERKG_WORKERS)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("ask", help="answer one question")

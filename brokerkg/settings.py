@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -89,10 +90,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="`brokerkg serve` address (0.0.0.0 in a container).")
     port: int = Field(8000, description="`brokerkg serve` port.")
     workers: int = Field(
-        1, ge=1, le=64, description="`brokerkg serve` processes on one port: the first owns the data dir, "
-        "the others share its vector index, conversations and rate limits (docs/scaling.md). More than one pays when "
-        "one process is bound by Python's GIL (repeated questions); a lone answer served by a worker is slower (its "
-        "index calls cross a socket)."
+        0, ge=0, le=64, description="`brokerkg serve` processes on one port: the first owns the data dir, "
+        "the others share its vector index, conversations and rate limits (docs/scaling.md). 0: one per core this "
+        "process may use, at most 4. One process cannot use a second core for the Python part of answers (the GIL)."
     )
     optimize_quiet_s: float = Field(
         5.0, ge=0, description="While serving with the embedded vector index: seconds without writes after which "
@@ -211,6 +211,26 @@ class Settings(BaseSettings):
     @property
     def uses_bundled_graph(self) -> bool:
         return not self.graph_uri
+
+
+AUTO_WORKERS_MAX = 4  # the owner serves every worker's index calls on its own GIL (docs/scaling.md)
+
+
+def serving_processes(workers: int, cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The processes ``brokerkg serve`` runs for the ``workers`` setting: as set, or for 0 one per core
+    this process may use, at most AUTO_WORKERS_MAX. The cores it may use: its CPU affinity (a
+    container's cpuset), and no more than its cgroup's CPU quota (``docker --cpus``, a Kubernetes
+    CPU limit), rounded up."""
+    if workers:
+        return workers
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2 file (another OS, cgroup v1): the affinity alone
+        pass
+    return max(1, min(AUTO_WORKERS_MAX, cores))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -326,6 +327,42 @@ def test_each_process_gets_its_own_share_of_new_connections_and_no_one_else_gets
             sock.close()
 
 
+_SLOW_WORKER = """
+import json, os, sys, time
+from pathlib import Path
+from brokerkg.shared import WORKER_ENV, ShareClient
+info = json.loads(os.environ[WORKER_ENV])
+time.sleep(1.5)  # opening its stores
+ShareClient(Path(info["share"])).call("workers", "ready", info["process"])
+time.sleep(60)
+"""
+
+
+def test_the_owner_serves_once_its_workers_say_they_do(tmp_path: Path) -> None:
+    """Until a worker serves, the connections the kernel gives its socket wait in its queue (on a demo
+    data dir a worker takes seconds to open its model, stores and name lists): the owner waits."""
+    import sys
+
+    from brokerkg.shared import ShareServer, Workers
+
+    class Slow(Workers):
+        COMMAND = [sys.executable, "-c", _SLOW_WORKER]
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = ShareServer(tmp_path / "share.sock", {})
+    pool = server.targets["workers"] = Slow([listener], server.path)
+    pool.start()
+    try:
+        started = time.monotonic()
+        assert pool.wait_ready(30) == []
+        assert time.monotonic() - started >= 1.0  # it waited for the worker's word
+    finally:
+        pool.stop()
+        server.close()
+        listener.close()
+
+
 def _starts(path: Path) -> list[float]:
     return [float(line) for line in path.read_text().split()] if path.exists() else []
 
@@ -401,3 +438,21 @@ def test_a_conversation_a_worker_begins_costs_no_call_until_its_first_turn_and_o
     finally:
         client.close()
         server.close()
+
+
+def test_by_default_serve_runs_one_process_per_core_it_may_use(tmp_path: Path, monkeypatch: Any) -> None:
+    """0 (the default): one per core of the CPU affinity, no more than a cgroup's CPU quota allows
+    (``docker --cpus 1.5``: 2), at most 4; a number set is taken as it is."""
+    from brokerkg.settings import AUTO_WORKERS_MAX, Settings, serving_processes
+
+    assert Settings().workers == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    cpu_max = tmp_path / "cpu.max"
+    for quota, processes in [("max 100000", AUTO_WORKERS_MAX), ("150000 100000", 2), ("50000 100000", 1),
+                             (None, AUTO_WORKERS_MAX)]:
+        cpu_max.unlink(missing_ok=True)
+        if quota:
+            cpu_max.write_text(quota + "\n")
+        assert serving_processes(0, cpu_max) == processes, quota
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    assert serving_processes(0, cpu_max) == 1 and serving_processes(6, cpu_max) == 6
