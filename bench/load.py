@@ -6,9 +6,10 @@
 DIR must hold an ingested corpus (e.g. after `make demo`). Starts `brokerkg serve` on a free
 port and measures, in the same run:
 
-1. a sequential pass (one client, every golden question once, after a warm-up pass of them): latency
-   p50/p95 and the CPU seconds the server and its graph server burned per answer. The floor
-   is cores / p50: what the machine could serve if concurrent requests cost what one costs.
+1. a sequential pass (every golden question once on a connection to each serving process, one
+   request at a time, after a warm-up pass of them): latency p50/p95 and the CPU seconds the
+   server and its graph server burned per answer. The floor is cores / p50: what the machine
+   could serve if concurrent requests cost what one costs.
 2. the load: ``--clients`` connections (keep-alive, one thread each, plain ``http.client`` so
    the clients cost little CPU) for ``--seconds``; throughput, its share of the floor, latency
    percentiles, CPU seconds per answer, status counts and the server's memory over time.
@@ -116,39 +117,50 @@ def app_cpu_s(pids: list[int]) -> float:
     return sum(cpu_s(pid) for pid in pids)
 
 
-def wait_for_workers(port: int, workers: int) -> None:
-    """With ``--env BROKERKG_WORKERS=N``: until each process has answered on a connection of its own."""
-    seen: set[str] = set()
+def per_process(port: int, workers: int) -> list[Client]:
+    """One keep-alive connection to each serving process (the kernel spreads new connections by
+    hash: opened until each process has answered on one), the owner's first."""
+    found: dict[str, Client] = {}
     deadline = time.monotonic() + 120
-    while len(seen) < workers and time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    while len(found) < workers and time.monotonic() < deadline:
+        client = Client(port)
         try:
-            conn.request("GET", "/healthz")
-            response = conn.getresponse()
+            client.conn.request("GET", "/healthz")
+            response = client.conn.getresponse()
             response.read()
-            seen.add(response.getheader("X-BrokerKG-Process") or "?")
-        except OSError:
+        except (OSError, http.client.HTTPException):
             time.sleep(0.2)
-        finally:
-            conn.close()
+            continue
+        process = response.getheader("X-BrokerKG-Process") or "?"
+        if process in found:
+            client.conn.close()
+        else:
+            found[process] = client
+    return [found[p] for p in sorted(found)]
 
 
-def sequential(one: Client, endpoint: str, app_pid: list[int], gpid: int | None) -> tuple[float | None, str]:
-    """Every question once, one at a time: p50 latency (None on a failure) and a line with CPU per answer."""
+def sequential(ones: list[Client], endpoint: str, app_pid: list[int], gpid: int | None) -> tuple[float | None, str]:
+    """Every question once on each process, one request at a time (a lone request is served by
+    whichever process the kernel gives its connection): p50 latency over all (None on a failure),
+    and a line with CPU per answer."""
     before = app_cpu_s(app_pid), cpu_s(gpid)
     seq: list[float] = []
+    by_process: list[list[float]] = [[] for _ in ones]
     t_seq = time.monotonic()
     for n, q in enumerate(QUESTIONS):
-        t0 = time.monotonic()
-        status = one.post(*request_for(endpoint, n, q))
-        seq.append((time.monotonic() - t0) * 1000)
-        if status != 200:
-            return None, f"sequential pass: status {status} for {q!r}"
+        for i, one in enumerate(ones):
+            t0 = time.monotonic()
+            status = one.post(*request_for(endpoint, n, q))
+            by_process[i].append((time.monotonic() - t0) * 1000)
+            seq.append(by_process[i][-1])
+            if status != 200:
+                return None, f"sequential pass: status {status} for {q!r}"
     wall = time.monotonic() - t_seq
     app_cpu, graph_cpu = app_cpu_s(app_pid) - before[0], cpu_s(gpid) - before[1]
     seq.sort()
     p50 = statistics.median(seq)
-    return p50, (f"{len(seq)} requests, p50 {p50:.1f} ms, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
+    each = f" (p50 by process {' / '.join(f'{statistics.median(ms):.1f}' for ms in by_process)} ms)" if len(ones) > 1 else ""
+    return p50, (f"{len(seq)} requests, p50 {p50:.1f} ms{each}, p95 {pct(seq, 0.95):.1f} ms, mean {statistics.mean(seq):.1f} ms; "
                  f"CPU per answer {1000 * (app_cpu + graph_cpu) / len(seq):.1f} ms (app {1000 * app_cpu / len(seq):.1f}, "
                  f"graph server {1000 * graph_cpu / len(seq):.1f}) vs wall {1000 * wall / len(seq):.1f} ms")
 
@@ -187,17 +199,17 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
         except OSError:
             time.sleep(0.2)
     workers = serving_processes(int(dict(item.split("=", 1) for item in a.env).get("BROKERKG_WORKERS", "0")))
-    wait_for_workers(port, workers)
     gpid = graph_pid(a.data_dir)
     app = [server.pid] + [pid for pid in children(server.pid) if pid != gpid]  # the owner and its workers
     print(f"{cores} cores; server pids {app}, graph server pid {gpid}; endpoint {a.endpoint}; "
           f"{len(QUESTIONS)} questions; server env {' '.join(a.env) or '(default)'}")
 
     # 1. sequential pass
-    one = Client(port)
+    ones = per_process(port, workers)
     for n, q in enumerate(QUESTIONS):  # warm-up: lazy parts, first connections, each question's first-time work
-        one.post(*request_for(a.endpoint, n, q))
-    p50, line = sequential(one, a.endpoint, app, gpid)
+        for one in ones:
+            one.post(*request_for(a.endpoint, n, q))
+    p50, line = sequential(ones, a.endpoint, app, gpid)
     if p50 is None:
         print(line)
         return 1
@@ -250,7 +262,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
     graph_cpu = cpu_s(gpid) - before[1] if killed_at is None else float("nan")
 
     counts = {k: v - counts_before.get(k, 0.0) for k, v in embeddings(port).items()}
-    p50_after, line_after = sequential(Client(port), a.endpoint, app, graph_pid(a.data_dir))
+    p50_after, line_after = sequential(per_process(port, workers), a.endpoint, app, graph_pid(a.data_dir))
     print(f"sequential after the load: {line_after}")
 
     ok = [r for r in results if r[2] == 200]

@@ -1,7 +1,7 @@
 """More than one serving process per data dir: one owner, N-1 workers, one port.
 
-The embedded vector shard (Qdrant Edge) opens in one process only. ``brokerkg serve --workers N``
-keeps it there: the owner opens the stores as a single server does and shares, over a Unix
+The embedded vector shard (Qdrant Edge) opens in one process only. ``brokerkg serve`` (one process
+per core by default, ``--workers N``) keeps it there: the owner opens the stores as a single server does and shares, over a Unix
 socket in the data dir (``share.sock``, mode 0600), what must be one per data dir:
 
 - the vector index (queries and writes; a worker embeds its own texts, only vectors travel);
@@ -17,6 +17,13 @@ dir's generation (``generation``); every process reads it at the start of each r
 reloads its name lists and tokenizer words when it moved. A worker records status changes in the
 alert store and wakes the owner, which alone makes alerts and sends webhooks. The audit log and
 the alert store were already safe across processes (flock, append-only).
+
+A worker's calls are kept few, since each crosses the socket (≈ 0.35 ms): the owner searches without
+payloads and the worker takes them from its own cache (``index/vectors/payloads.py``), which starts
+over when the owner's count of writes, sent with each search, moves; a new conversation reaches the
+owner with its first turn. The processes count each other's requests at work (``activity``, a shared
+memory map: domain/activity.py), so that a query takes every core only when no process has another
+request. The owner serves once each worker has said it does (or has failed at start once).
 
 Crash safety is unchanged: a write is the same two-phase write as in one process
 (ingest/writer.py), and the index only ever changes inside the owner, under its own lock. Workers
