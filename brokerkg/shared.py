@@ -20,7 +20,7 @@ the alert store were already safe across processes (flock, append-only).
 
 A worker's calls are kept few, since each crosses the socket (≈ 0.35 ms): the owner searches without
 payloads and the worker takes them from its own cache (``index/vectors/payloads.py``), which starts
-over when the owner's count of writes, sent with each search, moves; a new conversation reaches the
+over when the owner's index version, sent with each search, moves; a new conversation reaches the
 owner with its first turn. The processes count each other's requests at work (``activity``, a shared
 memory map: domain/activity.py), so that a query takes every core only when no process has another
 request. The owner serves once each worker has said it does (or has failed at start once).
@@ -237,7 +237,7 @@ class RemoteIndex:
         self.dim = dim
         self._generation = generation
         self._own_writes = 0
-        self._owner_writes = 0
+        self._owner_version = 0
         self._payloads = PayloadCache()
 
     def __getattr__(self, method: str) -> Any:
@@ -256,19 +256,19 @@ class RemoteIndex:
     def hybrid(self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int,
                prefetch: int) -> list[ScoredId]:
         """The owner searches without payloads, which come from this worker's payload cache."""
-        ranked, writes = self._client.call("index", "ranked", dense, sparse, flt, limit, prefetch)
-        self._owner_writes = max(self._owner_writes, writes)
-        return self._payloads.complete(ranked, writes, self.retrieve)
+        ranked, version = self._client.call("index", "ranked", dense, sparse, flt, limit, prefetch)
+        self._owner_version = max(self._owner_version, version)
+        return self._payloads.complete(ranked, version, self.retrieve)
 
     @property
     def writes(self) -> int:
         """Moves when what the index holds may have changed, for readers' caches of it (the document
         frequencies), with no call to the owner: on this worker's own writes, on the data dir's
-        generation (every ingest, delete and catalog import) and on the owner's count of writes,
+        generation (every ingest, delete and catalog import) and on the owner's index version,
         which comes with each search. So another process's write that leaves the generation alone
         (an audience change) shows at this worker's next search."""
         generation = int.from_bytes(self._generation.current() or bytes(8), "little")
-        return self._own_writes + generation + self._owner_writes
+        return self._own_writes + generation + self._owner_version
 
     def payloads(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return iter(self._client.call("index", "payloads", *args, **kwargs))

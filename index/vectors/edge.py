@@ -130,6 +130,7 @@ class EdgeIndex:
         self._qe = qe
         self.path, self.dim, self.threshold_kb = path, dim, threshold_kb
         self.writes = 0
+        self.version = 0  # 2 per write: odd while one is under way (the payload cache's stamp)
         self._payloads = PayloadCache()
         self._lock = threading.Lock()  # writes, flushes and the swap are serialised; queries run concurrently
         self._gate = _Gate()  # queries against the swap
@@ -169,10 +170,12 @@ class EdgeIndex:
     def _write(self, op: str, *args: Any) -> None:
         size = len(args[0])
         with self._lock:
+            self.version += 1  # odd: a write is under way (searches may already see it)
             try:
                 self._apply(self._shard, op, args)
                 self._shard.flush()
             finally:  # even a write that failed halfway is replayed: each operation is idempotent
+                self.version += 1
                 self.writes += 1  # after the write: readers' caches of what the index holds start over
                 if op == "delete":
                     self._deleted += size
@@ -231,13 +234,14 @@ class EdgeIndex:
         self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
     ) -> list[ScoredId]:
         """Searched without payloads, which come from the payload cache (index/vectors/payloads.py)."""
-        ranked, writes = self.ranked(dense, sparse, flt, limit, prefetch)
-        return self._payloads.complete(ranked, writes, self.retrieve)
+        ranked, version = self.ranked(dense, sparse, flt, limit, prefetch)
+        return self._payloads.complete(ranked, version, self.retrieve)
 
     def ranked(
         self, dense: list[float] | None, sparse: SparseVec | None, flt: SearchFilter, limit: int, prefetch: int
     ) -> tuple[list[tuple[str, float]], int]:
-        """The hybrid search's (id, score) pairs, best first, and the count of writes after it."""
+        """The hybrid search's (id, score) pairs, best first, and the index's version after it (2 per
+        write, odd while a write is under way: ``PayloadCache.complete``)."""
         qe = self._qe
         condition = self._filter(flt)
         prefetches = []
@@ -247,13 +251,13 @@ class EdgeIndex:
             vector = qe.SparseVector(sparse.indices, sparse.values)
             prefetches.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(vector, using=SPARSE), filter=condition))
         if not prefetches:
-            return [], self.writes
+            return [], self.version
         request = qe.QueryRequest(
             limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K), filter=condition, with_payload=False
         )
         with self._gate.read():
             found = self._shard.query(request)
-        return [(str(p.id), float(p.score)) for p in found], self.writes
+        return [(str(p.id), float(p.score)) for p in found], self.version
 
     def document_frequency(self, term_ids: list[int], flt: SearchFilter, cap: int = 200) -> dict[int, int]:
         """How many points contain each term (counted up to ``cap``): a sparse query per term, ≈ 0.1–1 ms each."""

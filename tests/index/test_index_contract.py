@@ -158,3 +158,27 @@ def test_collection_with_other_dimensions_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BrokerKGError, match="16.*re-ingest|8-dimensional"):
         QdrantServerIndex(client, "brokerkg", 16)
     client.close()
+
+
+def test_a_search_during_a_write_never_gets_a_payload_from_before_it(tmp_path: Path) -> None:
+    """A search may see a write before the write is counted (it is counted once flushed): while one
+    is under way the payload cache is not used, so the payload matches what the search found."""
+    index = EdgeIndex(tmp_path / "vectors", DIM)
+    try:
+        pts = _points()
+        index.upsert(pts)
+        query = (_vec(3), SparseVec([3], [1.0]), SearchFilter(), 5, 20)
+        assert index.hybrid(*query)[0].payload["audience"] == "internal"  # cached
+        seen: list[str] = []
+        real_apply = index._apply
+
+        def apply_then_search(shard: Any, op: str, args: tuple[Any, ...]) -> None:
+            real_apply(shard, op, args)
+            seen.append(index.hybrid(*query)[0].payload["audience"])  # the write applied, not yet counted
+
+        index._apply = apply_then_search  # type: ignore[method-assign]
+        index.set_payload([pts[3].id], {"audience": "public"})
+        assert seen == ["public"]
+        assert index.hybrid(*query)[0].payload["audience"] == "public"
+    finally:
+        index.close()
