@@ -5,22 +5,30 @@
   and echoed in the response). Every message passes through the personal-data mask.
 - Metrics: Prometheus text format at ``/metrics`` from a registry per app: requests by
   route and status, latency histograms, answers by mode and outcome, flagged products,
-  and the stores' state read at scrape time.
+  and the stores' state read at scrape time; with several serving processes, every process's
+  series at each scrape, labelled ``process`` (``Metrics.share``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from domain.mask import mask_pii
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_S = 5.0  # how often a serving process publishes its metrics for the others (Metrics.share)
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -119,6 +127,8 @@ class Metrics:
         from prometheus_client.process_collector import ProcessCollector
 
         self.registry = CollectorRegistry()
+        self._shared: tuple[Path, int] | None = None  # (folder, this process) with several processes
+        self._stop = threading.Event()
         ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "brokerkg_http_requests", "HTTP requests by route and status", ["method", "route", "status"],
@@ -164,7 +174,83 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        own = generate_latest(self.registry)
+        if self._shared is None:
+            return own, CONTENT_TYPE_LATEST
+        folder, process = self._shared
+        _publish(folder, process, own)
+        texts = {process: own.decode()}
+        for path in sorted(folder.glob("*.prom")):
+            if path.stem.isdigit() and int(path.stem) != process:
+                try:
+                    texts[int(path.stem)] = path.read_text(encoding="utf-8")
+                except OSError:  # replaced or removed meanwhile: left out of this scrape
+                    continue
+        return _merged(texts), CONTENT_TYPE_LATEST
+
+    def share(self, folder: Path, process: int, first: bool = False, every_s: float = PUBLISH_S) -> None:
+        """With several serving processes (``serve --workers``) a scrape reaches whichever process the
+        kernel gives its connection, so each process writes its metrics to ``folder`` every
+        ``every_s`` seconds and at each scrape, and a scrape answers for all, each series labelled
+        with its ``process`` (another process's as it wrote them last). ``first``: the owner, which
+        empties the folder of an earlier run's files."""
+        import shutil
+        import threading
+
+        if first:
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._shared = (folder, process)
+
+        def publish() -> None:
+            from prometheus_client import generate_latest
+
+            while True:
+                _publish(folder, process, generate_latest(self.registry))
+                if self._stop.wait(every_s):
+                    return
+
+        threading.Thread(target=publish, name="metrics", daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+
+def _publish(folder: Path, process: int, text: bytes) -> None:
+    """This process's metrics for the others to answer with (replaced whole: a reader never sees half)."""
+    tmp = folder / f".{process}.prom.tmp"
+    try:
+        tmp.write_bytes(text)
+        os.replace(tmp, folder / f"{process}.prom")
+    except OSError as exc:
+        logger.warning("could not publish this process's metrics in %s: %s", folder, exc)
+
+
+def _merged(texts: dict[int, str]) -> bytes:
+    """The processes' metrics as one exposition, each sample labelled with its process."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import Metric
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families: dict[str, Metric] = {}
+    for process, text in sorted(texts.items()):
+        try:
+            parsed = list(text_string_to_metric_families(text))
+        except ValueError as exc:  # a file cut short by a crash: that process is left out
+            logger.warning("metrics of process %d unreadable: %s", process, exc)
+            continue
+        for family in parsed:
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
+            merged.samples += [s._replace(labels={**s.labels, "process": str(process)}) for s in family.samples]
+
+    class Collected:
+        def collect(self) -> Iterator[Metric]:
+            yield from families.values()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collected())
+    return generate_latest(registry)
 
 
 class _QueryEmbeddings:

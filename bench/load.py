@@ -198,7 +198,7 @@ def run(a: argparse.Namespace, server: subprocess.Popen[bytes], port: int, cores
                 break
         except OSError:
             time.sleep(0.2)
-    workers = serving_processes(int(dict(item.split("=", 1) for item in a.env).get("BROKERKG_WORKERS", "0")))
+    workers = serving_processes(int({**os.environ, **dict(item.split("=", 1) for item in a.env)}.get("BROKERKG_WORKERS", "0")))
     gpid = graph_pid(a.data_dir)
     app = [server.pid] + [pid for pid in children(server.pid) if pid != gpid]  # the owner and its workers
     print(f"{cores} cores; server pids {app}, graph server pid {gpid}; endpoint {a.endpoint}; "

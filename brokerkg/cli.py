@@ -628,7 +628,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from brokerkg.shared import ACTIVITY_NAME, SOCKET_NAME, WORKER_ENV, ShareServer, Workers
+    from brokerkg.shared import ACTIVITY_NAME, METRICS_FOLDER, SOCKET_NAME, WORKER_ENV, ShareServer, Workers
     from brokerkg.stack import Stack
     from domain import activity
 
@@ -652,6 +652,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         listeners = _listen(host, port, workers)
         if workers > 1:
             activity.share(stack.data_dir / ACTIVITY_NAME, 0, workers)
+            app.state.metrics.share(stack.data_dir / METRICS_FOLDER, 0, first=True)
             share = ShareServer(stack.data_dir / SOCKET_NAME, {
                 "index": stack.index, "conversations": stack.retriever.conversations, "limiter": app.state.limiter,
                 "graph": stack, "alerts": app.state.alerts,
@@ -678,7 +679,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-WORKER_START_S = 120.0  # the owner waits this long at most for its workers before it serves
+WORKER_START_S = 60.0  # the owner waits this long at most for its workers (one that hangs at start) before it serves
 
 
 def _listen(host: str, port: int, count: int = 1) -> list[socket.socket]:
@@ -733,7 +734,7 @@ def _serve_worker(settings: Settings, attach: str) -> int:
     import uvicorn
 
     from api.app import create_app
-    from brokerkg.shared import ACTIVITY_NAME, ShareClient
+    from brokerkg.shared import ACTIVITY_NAME, METRICS_FOLDER, ShareClient
     from brokerkg.stack import Attachment, Stack
     from domain import activity
 
@@ -745,6 +746,7 @@ def _serve_worker(settings: Settings, attach: str) -> int:
     try:
         shared = ShareClient(attachment.share_socket)
         app = create_app(stack, serving=True, shared=shared, process=int(info["process"]))
+        app.state.metrics.share(stack.data_dir / METRICS_FOLDER, int(info["process"]))
         shared.call("workers", "ready", int(info["process"]))  # (its socket holds the connections meanwhile)
         uvicorn.Server(uvicorn.Config(app, **UVICORN)).run(sockets=[listener])
     finally:

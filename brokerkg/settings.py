@@ -223,7 +223,8 @@ def serving_processes(workers: int, cgroup: Path = Path("/sys/fs/cgroup/cpu.max"
     CPU limit), rounded up."""
     if workers:
         return workers
-    cores = len(os.sched_getaffinity(0))
+    affinity = getattr(os, "sched_getaffinity", None)  # (Linux; elsewhere every core counts)
+    cores = len(affinity(0)) if affinity else (os.cpu_count() or 1)
     try:
         quota, period = cgroup.read_text().split()[:2]
         if quota != "max":

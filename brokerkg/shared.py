@@ -23,7 +23,8 @@ payloads and the worker takes them from its own cache (``index/vectors/payloads.
 over when the owner's index version, sent with each search, moves; a new conversation reaches the
 owner with its first turn. The processes count each other's requests at work (``activity``, a shared
 memory map: domain/activity.py), so that a query takes every core only when no process has another
-request. The owner serves once each worker has said it does (or has failed at start once).
+request. The owner serves once each worker has said it does (or has failed at start once). Each
+process publishes its metrics in ``metrics/``, so a scrape answered by any process has all of them.
 
 Crash safety is unchanged: a write is the same two-phase write as in one process
 (ingest/writer.py), and the index only ever changes inside the owner, under its own lock. Workers
@@ -53,6 +54,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from domain import activity
 from domain.errors import BrokerKGError, DependencyError
 from domain.files import Generation
 from index.vectors.base import ScoredId, SearchFilter, SparseVec
@@ -63,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "share.sock"
 ACTIVITY_NAME = "activity"  # each process's count of requests at work (domain/activity.py)
+METRICS_FOLDER = "metrics"  # each process's metrics, for a scrape that any process answers (api/observability.py)
 
 # What a worker may call on each shared object; methods that return iterators are sent as lists.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -301,8 +304,10 @@ class RemoteConversations(ConversationStore):
         return found
 
     def add(self, conv: Conversation, turn: Turn) -> None:
-        begun = self._begun.pop(conv.id, None) is conv
+        begun = self._begun.get(conv.id) is conv
         self._client.call("conversations", "add_to", conv.id, turn, keep=begun)
+        if begun:  # kept by the owner from now on (if the call failed, the next turn asks again)
+            self._begun.pop(conv.id, None)
         conv.turns.append(turn)
 
 
@@ -396,6 +401,7 @@ class Workers:
                 if code is None:
                     continue
                 if not due[i]:
+                    activity.forget(i + 1)  # a worker that died at work left its count
                     with self._serving_guard:
                         if i + 1 not in self._serving:
                             self._failed.add(i + 1)

@@ -60,12 +60,14 @@ def others() -> int:
 def share(path: Path, process: int, processes: int | None = None) -> None:
     """Count this process's requests in slot ``process`` of the file at ``path``, and read every
     slot in ``others``. The process that starts the others passes ``processes`` and makes the file
-    anew (every slot 0); the others map it as it is and start their own slot at 0 (a process started
-    again after a crash leaves no count behind). If the file cannot be used this process counts
+    anew (every slot 0); the others map it as it is and start their own slot at 0, and the first
+    forgets the count of one that exits (``forget``). If the file cannot be used this process counts
     alone, as before, with a warning."""
     global _shared, _offset
     try:
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_TRUNC if processes else 0), 0o600)
+        if processes:  # a new file, never one shrunk under a process of an earlier run that still maps it
+            path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if processes else 0), 0o600)
         try:
             if processes:
                 os.ftruncate(fd, processes * _SLOT.size)
@@ -81,3 +83,10 @@ def share(path: Path, process: int, processes: int | None = None) -> None:
     with _lock:
         _SLOT.pack_into(shared, process * _SLOT.size, _requests)
         _shared, _offset = shared, process * _SLOT.size
+
+
+def forget(process: int) -> None:
+    """Process ``process`` has exited (its parent reaped it): its requests are at work no more."""
+    shared = _shared
+    if shared is not None and 0 <= process and (process + 1) * _SLOT.size <= len(shared):
+        _SLOT.pack_into(shared, process * _SLOT.size, 0)

@@ -95,6 +95,22 @@ def test_two_processes_share_one_data_dir_and_stop_together(served: tuple[str, P
     before = _each_process(url, {"question": QUESTION})
     assert all(r.status_code == 200 and not r.json()["citations"] for r in before.values())
 
+    # a scrape of /metrics, whichever process answers it, has every process's series, each labelled
+    # (another process's as it published them last: at most PUBLISH_S old)
+    answered: set[str] = set()
+    complete, metrics = False, ""
+    deadline = time.monotonic() + 30
+    while answered != {"0", "1"} or not complete:
+        assert time.monotonic() < deadline, metrics[:3000]
+        with httpx.Client(timeout=30) as client:
+            scraped = client.get(f"{url}/metrics")
+        metrics = scraped.text
+        complete = all(any(line.startswith("brokerkg_http_requests_total{") and f'process="{p}"' in line
+                           for line in metrics.splitlines()) for p in ("0", "1"))
+        if complete:
+            answered.add(scraped.headers["X-BrokerKG-Process"])
+        time.sleep(0.5)
+
     # a catalog import lands on one process; the other sees the same index and the new products
     catalog = two_demo_products(tmp_path / "docs")
     imported = run_cli(["catalog", "import", str(catalog)], data)

@@ -214,6 +214,11 @@ def test_requests_of_another_process_serving_the_data_dir_count_too(tmp_path: Pa
         assert activity.others() == 1
         other().communicate("\n", timeout=30)  # ... until the process is started again
         assert activity.others() == 0
+        proc = other()
+        proc.kill()
+        proc.wait()
+        activity.forget(1)  # or until the owner reaps it (brokerkg/shared.py: Workers)
+        assert activity.others() == 0
     assert calls == [(1, 1), (1, None)]
     assert max(abs(a - b) for a, b in zip(alone, beside, strict=True)) < 1e-4
 
