@@ -84,6 +84,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # (its thread starts at its first record) serves the app if it is started again
         writer, app.state.audit_writer = app.state.audit_writer, AuditWriter(app.state.audit)
         writer.close()
+        app.state.metrics.close()  # (its publishing thread, with several serving processes)
         if poller is not None:
             poller.stop()
         if serving:

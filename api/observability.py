@@ -195,7 +195,6 @@ class Metrics:
         with its ``process`` (another process's as it wrote them last). ``first``: the owner, which
         empties the folder of an earlier run's files."""
         import shutil
-        import threading
 
         if first:
             shutil.rmtree(folder, ignore_errors=True)
@@ -214,7 +213,6 @@ class Metrics:
 
     def close(self) -> None:
         self._stop.set()
-
 
 
 def _publish(folder: Path, process: int, text: bytes) -> None:

@@ -70,7 +70,7 @@ METRICS_FOLDER = "metrics"  # each process's metrics, for a scrape that any proc
 # What a worker may call on each shared object; methods that return iterators are sent as lists.
 ALLOWED: dict[str, frozenset[str]] = {
     "index": frozenset({
-        "upsert", "set_payload", "delete", "hybrid", "ranked", "document_frequency", "dense_similarity", "retrieve", "count",
+        "upsert", "set_payload", "delete", "ranked", "document_frequency", "dense_similarity", "retrieve", "count",
         "all_ids", "payloads", "points", "export", "optimize", "writes",
     }),
     "conversations": frozenset({"get", "add_to"}),

@@ -21,6 +21,7 @@ from domain.errors import BrokerKGError, DataDirBusyError, DependencyError
 
 if TYPE_CHECKING:
     from brokerkg.shared import ShareClient
+    from domain.files import Generation
     from graph.base import GraphExecutor
     from graph.falkor import EmbeddedFalkorDB
     from graph.store import GraphStore
@@ -152,11 +153,12 @@ class Stack:
             if self.attach is None:
                 self._ensure_schema(graph)
             embedder = self.make_embedder()
-            index = self._vector_index(embedder)
+            generation = Generation(self.data_dir / "generation")  # the catalog's mark, read per request
+            index = self._vector_index(embedder, generation)
             lexicon = Lexicon.load(self.settings.synonyms_file)
             analyzer = Analyzer()
             analyzer.add_words(lexicon.words(), static=True)
-            linker = Linker(graph, lexicon, Generation(self.data_dir / "generation"))
+            linker = Linker(graph, lexicon, generation)
             analyzer.add_words(linker.product_words())
             prompts = load_prompts(self.settings.prompts_dir)  # validated even when no model is configured
             model = self._chat_model()
@@ -264,13 +266,12 @@ class Stack:
             logger.info("abstention: similarity floors off for %s (set BROKERKG_ABSTAIN_SIMILARITY)", s.embedder)
         return RetrievalConfig(min_similarity=low, unknown_similarity=unknown, all_unknown_similarity=all_unknown)
 
-    def _vector_index(self, embedder: Embedder) -> VectorIndex:
+    def _vector_index(self, embedder: Embedder, generation: Generation) -> VectorIndex:
         s = self.settings
         if not s.qdrant_url and self._share is not None:
             from brokerkg.shared import RemoteIndex
-            from domain.files import Generation
 
-            return RemoteIndex(self._share, embedder.dim, Generation(self.data_dir / "generation"))
+            return RemoteIndex(self._share, embedder.dim, generation)
         if not s.qdrant_url:
             from index.vectors.edge import EdgeIndex
 
